@@ -1,0 +1,103 @@
+//! What every backend implements, and the backends themselves.
+//!
+//! A backend answers one question: "credentials for this registry, valid until when, obtained
+//! as which identity". It never touches stdin/stdout, never formats `cacheDuration` (that is
+//! [`crate::lifetime`]) and never decides which hosts it serves (that is [`crate::dispatch`]).
+//! The trait is synchronous on purpose: a run serves one image, and only the cloud backends
+//! that really talk to the network start an async runtime, so a request that needs no cloud
+//! pays for none.
+
+use std::collections::BTreeMap;
+
+use crate::deadline::Deadline;
+use crate::error::Result;
+use crate::image::ImageRef;
+use crate::lifetime::Lifetime;
+use crate::protocol::{AuthConfig, CacheKeyType, Request};
+
+pub mod anonymous;
+pub mod cloud;
+pub mod file;
+
+/// The backend names shown by `check` and accepted in host rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Private Amazon ECR.
+    Ecr,
+    /// Amazon ECR Public.
+    EcrPublic,
+    /// Azure Container Registry.
+    Acr,
+    /// Google Container Registry / Artifact Registry.
+    Gcr,
+    /// Docker config files on the node.
+    File,
+    /// Nobody: the pull goes on anonymously.
+    None,
+}
+
+impl BackendKind {
+    /// Every kind, in the order `--help` lists them.
+    pub const ALL: [BackendKind; 6] = [
+        BackendKind::Ecr,
+        BackendKind::EcrPublic,
+        BackendKind::Acr,
+        BackendKind::Gcr,
+        BackendKind::File,
+        BackendKind::None,
+    ];
+
+    /// The name in output and configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Ecr => "ecr",
+            BackendKind::EcrPublic => "ecr-public",
+            BackendKind::Acr => "acr",
+            BackendKind::Gcr => "gcr",
+            BackendKind::File => "file",
+            BackendKind::None => "none",
+        }
+    }
+
+    /// Parses a backend name.
+    pub fn parse(text: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// Credentials produced by a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Match pattern → username/password, as kubelet will index them.
+    pub auth: BTreeMap<String, AuthConfig>,
+    /// The scope kubelet may reuse them for; never wider than the `auth` keys cover.
+    pub cache_key_type: CacheKeyType,
+    /// How long they stay valid; [`crate::lifetime`] turns it into `cacheDuration`.
+    pub lifetime: Lifetime,
+    /// Who the credentials belong to, for `check` and error messages (never a secret).
+    pub identity: String,
+}
+
+/// Everything a backend may look at for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchContext<'a> {
+    /// The normalised image.
+    pub image: &'a ImageRef,
+    /// The request, for the service-account token and annotations.
+    pub request: &'a Request,
+    /// When the run must have answered.
+    pub deadline: Deadline,
+}
+
+/// A source of registry credentials; see the module docs.
+pub trait Backend {
+    /// Which backend this is.
+    fn kind(&self) -> BackendKind;
+
+    /// Facts `check` shows before fetching, without touching the network: identity source,
+    /// region, files read. Pairs of (label, value); values never hold secrets.
+    fn describe(&self) -> Vec<(&'static str, String)>;
+
+    /// Fetches credentials.
+    fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials>;
+}

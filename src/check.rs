@@ -1,0 +1,179 @@
+//! `check IMAGE`: a dry run for operators.
+//!
+//! Answers the questions asked when a pull fails: which backend claims this image and why,
+//! which identity it uses, whether credentials can be fetched right now, when they expire,
+//! under which keys kubelet would see them. Secrets are never printed: a password shows as its
+//! length only.
+
+use std::time::SystemTime;
+
+use serde_json::{json, Map, Value};
+
+use crate::backend::{Credentials, FetchContext};
+use crate::deadline::Deadline;
+use crate::dispatch::{self, Settings};
+use crate::duration::format_go_duration;
+use crate::error::{Error, Result};
+use crate::image::ImageRef;
+use crate::lifetime::format_rfc3339;
+use crate::protocol::{ApiVersion, Request};
+
+/// What `check` was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// The image as the user typed it (tags, Hub short names allowed).
+    pub image: String,
+    /// Only route and describe; no credential fetch.
+    pub offline: bool,
+    /// One JSON object instead of text.
+    pub json: bool,
+}
+
+/// The report and whether the check passed. The report goes to stdout even on failure, so
+/// the operator sees what was decided before the step that failed.
+pub struct Outcome {
+    /// Text or JSON for stdout.
+    pub report: String,
+    /// The fetch error, if any (also inside the report).
+    pub error: Option<Error>,
+}
+
+/// Runs the check. Errors before routing (bad image, unreadable files) are returned as `Err`.
+pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> Result<Outcome> {
+    let image = ImageRef::parse(&options.image).map_err(|e| Error::Usage(format!("check: {e}")))?;
+    let route = dispatch::route(&image, settings)?;
+    let facts = route.backend.describe();
+    let fetched = if options.offline {
+        None
+    } else {
+        // The same request kubelet would send for this image (v1, no service-account token).
+        let request = Request {
+            api_version: ApiVersion::V1,
+            image: image.name(),
+            service_account_token: None,
+            service_account_annotations: Default::default(),
+        };
+        Some(route.backend.fetch(&FetchContext {
+            image: &image,
+            request: &request,
+            deadline,
+        }))
+    };
+
+    let mut report = Map::new();
+    report.insert("image".into(), json!(image.name()));
+    report.insert("registry".into(), json!(image.registry()));
+    report.insert("backend".into(), json!(route.backend.kind().as_str()));
+    report.insert("reason".into(), json!(route.reason));
+    let details: Map<String, Value> = facts
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), json!(v)))
+        .collect();
+    report.insert("details".into(), Value::Object(details));
+    report.insert("offline".into(), json!(options.offline));
+
+    let mut error = None;
+    match fetched {
+        None => {}
+        Some(Ok(creds)) => describe_credentials(&creds, &mut report),
+        Some(Err(e)) => {
+            report.insert("error".into(), json!(e.to_string()));
+            error = Some(e);
+        }
+    }
+
+    let text = if options.json {
+        let mut s = Value::Object(report).to_string();
+        s.push('\n');
+        s
+    } else {
+        render_text(&report, &facts)
+    };
+    Ok(Outcome {
+        report: text,
+        error,
+    })
+}
+
+fn describe_credentials(creds: &Credentials, report: &mut Map<String, Value>) {
+    let now = SystemTime::now();
+    report.insert("identity".into(), json!(creds.identity));
+    report.insert("cacheKeyType".into(), json!(creds.cache_key_type.as_str()));
+    report.insert(
+        "cacheDuration".into(),
+        json!(format_go_duration(creds.lifetime.cache_duration(now))),
+    );
+    report.insert(
+        "expiresAt".into(),
+        creds
+            .lifetime
+            .expires_at()
+            .map_or(Value::Null, |t| json!(format_rfc3339(t))),
+    );
+    report.insert(
+        "authKeys".into(),
+        json!(creds.auth.keys().collect::<Vec<_>>()),
+    );
+    let entries: Vec<Value> = creds
+        .auth
+        .iter()
+        .map(|(key, auth)| {
+            json!({
+                "key": key,
+                "username": auth.username,
+                "passwordLength": auth.password.len(),
+            })
+        })
+        .collect();
+    report.insert("credentials".into(), Value::Array(entries));
+}
+
+fn render_text(report: &Map<String, Value>, facts: &[(&'static str, String)]) -> String {
+    let field = |name: &str| match report.get(name) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".to_string(),
+        Some(other) => other.to_string(),
+    };
+    let mut out = String::new();
+    let mut line = |label: &str, value: &str| {
+        out.push_str(&format!("{label:<14} {value}\n"));
+    };
+    line("image:", &field("image"));
+    line("registry:", &field("registry"));
+    line("backend:", &field("backend"));
+    line("why:", &field("reason"));
+    for (label, value) in facts {
+        line(&format!("{label}:"), value);
+    }
+    if report.get("offline") == Some(&Value::Bool(true)) {
+        line("fetch:", "skipped (--offline)");
+    } else if let Some(Value::String(e)) = report.get("error") {
+        line("fetch:", &format!("FAILED: {e}"));
+    } else {
+        line("fetch:", "ok");
+        line("identity:", &field("identity"));
+        line("expires:", &field("expiresAt"));
+        line(
+            "kubelet cache:",
+            &format!("{} for {}", field("cacheKeyType"), field("cacheDuration")),
+        );
+        match report.get("credentials") {
+            Some(Value::Array(entries)) if !entries.is_empty() => {
+                for entry in entries {
+                    let get = |k: &str| entry.get(k).map(|v| v.to_string()).unwrap_or_default();
+                    line(
+                        "auth key:",
+                        &format!(
+                            "{} (username {}, password redacted, {} bytes)",
+                            get("key").trim_matches('"'),
+                            get("username"),
+                            get("passwordLength")
+                        ),
+                    );
+                }
+            }
+            _ => line("auth keys:", "none (kubelet pulls anonymously)"),
+        }
+    }
+    out
+}

@@ -1,0 +1,551 @@
+//! Command line: which mode, which options, exit codes.
+//!
+//! Kubelet runs `BIN [args from its config]` with the request on stdin; operators run the same
+//! binary by hand with `check` and `validate-config`. Parsing is hand-written (no CLI crate)
+//! because it runs on every image pull and must cost nothing, and because the drop-in names
+//! must accept the reference plugins' argument styles (`get-credentials`, `--v=N`).
+//! Every failure ends as one `error:` line on stderr, nothing on stdout and exit code 1.
+
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::check::{self, CheckOptions};
+use crate::deadline::{Deadline, DEFAULT_TIMEOUT, MAX_TIMEOUT};
+use crate::dispatch::Settings;
+use crate::duration::{format_go_duration, parse_go_duration};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::protocol::{EXAMPLE_REQUEST, MAX_REQUEST_BYTES};
+use crate::{serve, validate};
+
+/// The names this binary answers to as a kubelet provider: its own, and the reference plugins'
+/// names it replaces (kubelet runs `bin-dir/<provider name>`, so a symlink is enough).
+pub const PROGRAM_NAMES: &[&str] = &[
+    "cloud-credential-provider",
+    "ecr-credential-provider",
+    "acr-credential-provider",
+    "auth-provider-gcp",
+];
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Kubelet protocol: request on stdin, response on stdout.
+    Serve,
+    /// `check IMAGE`.
+    Check(CheckOptions),
+    /// `validate-config PATH`.
+    ValidateConfig {
+        /// Config file or directory.
+        path: PathBuf,
+        /// Images to test against the config.
+        images: Vec<String>,
+        /// JSON output.
+        json: bool,
+    },
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The mode.
+    pub command: Command,
+    /// Routing options.
+    pub settings: Settings,
+    /// Overall deadline of the run.
+    pub timeout: Duration,
+    /// Log verbosity.
+    pub verbosity: u8,
+}
+
+/// Parses arguments (without argv\[0\]). `program` is the name the binary was started under;
+/// under a reference plugin's name, extra positional arguments are accepted and ignored, as
+/// that plugin did.
+pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
+    let drop_in = program != PROGRAM_NAMES[0] && PROGRAM_NAMES.contains(&program);
+    let mut settings = Settings::default();
+    let mut timeout = DEFAULT_TIMEOUT;
+    let mut verbosity = 0u8;
+    let mut offline = false;
+    let mut json = false;
+    let mut images = Vec::new();
+    let mut positional: Vec<String> = Vec::new();
+    let mut help = false;
+    let mut version = false;
+
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            positional.extend(iter.by_ref().cloned());
+            break;
+        }
+        if !arg.starts_with('-') || arg == "-" {
+            positional.push(arg.clone());
+            continue;
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            match &inline {
+                Some(v) => Ok(v.clone()),
+                None => iter
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| Error::Usage(format!("{name} needs a value"))),
+            }
+        };
+        match flag {
+            "-h" | "--help" => help = true,
+            "--version" => version = true,
+            "--docker-config" => settings
+                .docker_configs
+                .push(PathBuf::from(non_empty(flag, value(flag)?)?)),
+            "--config" => {
+                settings.plugin_config = Some(PathBuf::from(non_empty(flag, value(flag)?)?))
+            }
+            "--static-cache-duration" => {
+                settings.static_cache = duration_flag(flag, &value(flag)?, None)?;
+            }
+            "--timeout" => timeout = duration_flag(flag, &value(flag)?, Some(MAX_TIMEOUT))?,
+            "--offline" => offline = true,
+            "-o" | "--output" => {
+                json = match value(flag)?.as_str() {
+                    "json" => true,
+                    "text" => false,
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "{flag} {other:?}: choose text or json"
+                        )))
+                    }
+                }
+            }
+            "--image" => images.push(value(flag)?),
+            // kubelet/klog style: --v=3, -v=3, --v 3; and -v, -vv, --verbose.
+            "--v" | "-v" if inline.is_some() || flag == "--v" => {
+                let text = value(flag)?;
+                verbosity = text.parse().map_err(|_| {
+                    Error::Usage(format!("{flag}={text}: verbosity must be a number 0-255"))
+                })?;
+            }
+            "--verbose" => verbosity = verbosity.saturating_add(1),
+            _ if flag.len() > 1 && flag[1..].bytes().all(|b| b == b'v') => {
+                verbosity = verbosity.saturating_add((flag.len() - 1) as u8);
+            }
+            _ => return Err(Error::Usage(format!("unknown option {flag}"))),
+        }
+    }
+
+    let command = if help {
+        Command::Help
+    } else if version {
+        Command::Version
+    } else {
+        mode_from_positional(drop_in, positional, offline, json, images)?
+    };
+    Ok(Invocation {
+        command,
+        settings,
+        timeout,
+        verbosity,
+    })
+}
+
+fn mode_from_positional(
+    drop_in: bool,
+    positional: Vec<String>,
+    offline: bool,
+    json: bool,
+    images: Vec<String>,
+) -> Result<Command> {
+    let mut rest = positional.into_iter();
+    let first = rest.next();
+    let extra: Vec<String> = rest.collect();
+    let only_check = |flag: &str, set: bool| {
+        if set {
+            Err(Error::Usage(format!("{flag} only applies to check")))
+        } else {
+            Ok(())
+        }
+    };
+    match first.as_deref() {
+        None | Some("get-credentials") => {
+            if !extra.is_empty() && !drop_in {
+                return Err(Error::Usage(format!("unexpected argument {:?}", extra[0])));
+            }
+            only_check("--offline", offline)?;
+            if !images.is_empty() {
+                return Err(Error::Usage(
+                    "--image only applies to validate-config".into(),
+                ));
+            }
+            Ok(Command::Serve)
+        }
+        Some("check") => {
+            let mut it = extra.into_iter();
+            let image = it
+                .next()
+                .ok_or_else(|| Error::Usage("check needs an IMAGE".into()))?;
+            if let Some(more) = it.next() {
+                return Err(Error::Usage(format!(
+                    "check takes one IMAGE, got also {more:?}"
+                )));
+            }
+            Ok(Command::Check(CheckOptions {
+                image,
+                offline,
+                json,
+            }))
+        }
+        Some("validate-config") => {
+            only_check("--offline", offline)?;
+            let mut it = extra.into_iter();
+            let path = it
+                .next()
+                .ok_or_else(|| Error::Usage("validate-config needs a PATH".into()))?;
+            if let Some(more) = it.next() {
+                return Err(Error::Usage(format!(
+                    "validate-config takes one PATH, got also {more:?}"
+                )));
+            }
+            Ok(Command::ValidateConfig {
+                path: PathBuf::from(path),
+                images,
+                json,
+            })
+        }
+        Some("help") => Ok(Command::Help),
+        Some("version") => Ok(Command::Version),
+        Some(verb @ ("get" | "store" | "erase" | "list")) => Err(Error::Usage(format!(
+            "{verb:?} is a Docker credential-helper verb; this binary is a kubelet credential \
+             provider: run it with no argument (or get-credentials) and pipe {EXAMPLE_REQUEST}"
+        ))),
+        // The reference plugins take positional arguments (azure.json, get-credentials)
+        // that kubelet configs pass; under their names, keep serving.
+        Some(_) if drop_in => Ok(Command::Serve),
+        Some(other) => Err(Error::Usage(format!(
+            "unknown command {other:?}; commands: get-credentials (default), check, validate-config"
+        ))),
+    }
+}
+
+fn non_empty(flag: &str, value: String) -> Result<String> {
+    if value.is_empty() {
+        Err(Error::Usage(format!("{flag} needs a non-empty value")))
+    } else {
+        Ok(value)
+    }
+}
+
+fn duration_flag(flag: &str, text: &str, max: Option<Duration>) -> Result<Duration> {
+    let nanos = parse_go_duration(text).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    if nanos < 0 {
+        return Err(Error::Usage(format!(
+            "{flag} {text:?} must not be negative"
+        )));
+    }
+    let d = Duration::from_nanos(nanos as u64);
+    match max {
+        Some(max) if d > max || d.is_zero() => Err(Error::Usage(format!(
+            "{flag} {text:?} must be above 0s and at most {} (kubelet kills the plugin at 1m0s)",
+            format_go_duration(max)
+        ))),
+        _ => Ok(d),
+    }
+}
+
+/// For validate-config: the message this binary would fail with if kubelet started it as
+/// provider `provider_name` with `args`, or `Ok` when those args serve requests.
+pub fn check_provider_args(
+    provider_name: &str,
+    args: &[String],
+) -> std::result::Result<(), String> {
+    match parse_args(provider_name, args) {
+        Ok(Invocation {
+            command: Command::Serve,
+            ..
+        }) => Ok(()),
+        Ok(_) => {
+            Err("these args do not select protocol mode, so kubelet gets no response".to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The `--help` text.
+pub fn help_text() -> String {
+    format!(
+        "\
+cloud-credential-provider {version}
+Short-lived container-registry credentials for kubelet: AWS ECR (private and public),
+Azure ACR, Google GCR / Artifact Registry, and Docker config files kept on the node.
+
+USAGE
+  cloud-credential-provider [get-credentials] [OPTIONS] < request.json
+      Kubelet mode: read one CredentialProviderRequest on stdin, write one
+      CredentialProviderResponse on stdout. Try it by hand:
+        echo '{example}' | cloud-credential-provider
+  cloud-credential-provider check IMAGE [--offline] [--output text|json] [OPTIONS]
+      Dry run: which backend serves IMAGE and why, which identity it uses, and (unless
+      --offline) fetch credentials and show expiry and auth keys. Passwords are never shown.
+  cloud-credential-provider validate-config PATH [--image IMAGE]... [--output text|json]
+      Check a kubelet CredentialProviderConfig (file or directory, as given to
+      --image-credential-provider-config) with kubelet's own rules, and warn about patterns
+      that can never match. --image shows which providers would serve an image.
+
+OPTIONS
+  --docker-config PATH          Serve entries of this Docker config.json (or legacy
+                                .dockercfg) to images they match. Repeatable; for a key in
+                                several files the first file wins. Read on every run.
+  --config PATH                 Plugin config (YAML/JSON) with hostRules that send mirrors
+                                and pull-through caches to a backend.
+  --static-cache-duration DUR   How long kubelet may cache credentials without an expiry
+                                (docker config entries) and empty answers. Default {static}.
+  --timeout DUR                 Deadline for the whole run, at most {max}. Default {timeout}.
+  -v, --v=N                     More detail on stderr (kubelet shows it when a run fails).
+  -h, --help                    This text.       --version   Print the version.
+
+HOW A HOST IS SERVED (first that applies)
+  1. a hostRules entry of --config matching the image
+  2. an entry of a --docker-config file matching the image
+  3. a cloud registry host: <acct>.dkr.ecr[-fips].<region>.amazonaws.com and all partitions,
+     public.ecr.aws, <name>.azurecr.io|cn|de|us, gcr.io, *.gcr.io, *-docker.pkg.dev
+  4. nobody: empty auth, kubelet pulls anonymously
+Patterns follow kubelet's matchImages rules: '*' matches within one DNS label, a port must
+be listed to match an image with a port, a path is a plain prefix.
+
+Exit status: 0 on success; 1 with one 'error:' line on stderr and nothing on stdout.
+Installed or symlinked as ecr-credential-provider, acr-credential-provider or
+auth-provider-gcp it accepts those plugins' positional arguments.
+",
+        version = env!("CARGO_PKG_VERSION"),
+        example = EXAMPLE_REQUEST,
+        static = format_go_duration(crate::dispatch::DEFAULT_STATIC_CACHE),
+        max = format_go_duration(MAX_TIMEOUT),
+        timeout = format_go_duration(DEFAULT_TIMEOUT),
+    )
+}
+
+/// Entry point: runs the command line of this process and returns the exit code.
+pub fn main() -> i32 {
+    // A panic must not dump a message that could hold request data; say where, not what.
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        log::error(&format!("internal error{place}; please report it"));
+    }));
+    let mut argv = std::env::args_os();
+    let program = argv
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let args: Vec<String> = match argv
+        .map(|a| a.into_string())
+        .collect::<std::result::Result<Vec<_>, _>>()
+    {
+        Ok(args) => args,
+        Err(_) => {
+            log::error("an argument is not valid UTF-8");
+            return 1;
+        }
+    };
+    match run(&program, &args) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error(&e.to_string().replace('\n', " "));
+            1
+        }
+    }
+}
+
+fn run(program: &str, args: &[String]) -> Result<i32> {
+    let invocation = parse_args(program, args)?;
+    log::set_verbosity(invocation.verbosity);
+    let deadline = Deadline::after(invocation.timeout);
+    match invocation.command {
+        Command::Help => write_stdout(&help_text()).map(|_| 0),
+        Command::Version => write_stdout(&format!(
+            "cloud-credential-provider {}\n",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .map(|_| 0),
+        Command::Serve => {
+            let input = read_stdin()?;
+            let output = serve::serve(&input, &invocation.settings, deadline)?;
+            write_stdout(&output).map(|_| 0)
+        }
+        Command::Check(options) => {
+            let outcome = check::run(&options, &invocation.settings, deadline)?;
+            write_stdout(&outcome.report)?;
+            match outcome.error {
+                Some(e) => {
+                    log::error(&e.to_string());
+                    Ok(1)
+                }
+                None => Ok(0),
+            }
+        }
+        Command::ValidateConfig { path, images, json } => {
+            let report = validate::validate_path(&path, &images);
+            let text = if json {
+                report.render_json()
+            } else {
+                report.render_text()
+            };
+            write_stdout(&text)?;
+            Ok(if report.is_ok() { 0 } else { 1 })
+        }
+    }
+}
+
+/// Reads the request, refusing to wait on a terminal (someone ran the binary by hand).
+fn read_stdin() -> Result<Vec<u8>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Err(Error::Request(format!(
+            "stdin is a terminal; pipe a request, e.g. echo '{EXAMPLE_REQUEST}' | cloud-credential-provider"
+        )));
+    }
+    let mut input = Vec::with_capacity(4096);
+    stdin
+        .lock()
+        .take(MAX_REQUEST_BYTES as u64 + 1)
+        .read_to_end(&mut input)
+        .map_err(|e| Error::Io(format!("cannot read the request from stdin: {e}")))?;
+    Ok(input)
+}
+
+fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::Io(format!("cannot write to stdout: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Invocation> {
+        parse_args(
+            "cloud-credential-provider",
+            &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn no_arguments_and_get_credentials_serve() {
+        assert_eq!(parse(&[]).unwrap().command, Command::Serve);
+        assert_eq!(parse(&["get-credentials"]).unwrap().command, Command::Serve);
+    }
+
+    #[test]
+    fn verbosity_accepts_klog_and_short_forms() {
+        assert_eq!(parse(&["--v=3"]).unwrap().verbosity, 3);
+        assert_eq!(parse(&["-v=2"]).unwrap().verbosity, 2);
+        assert_eq!(parse(&["--v", "4"]).unwrap().verbosity, 4);
+        assert_eq!(parse(&["-v"]).unwrap().verbosity, 1);
+        assert_eq!(parse(&["-vvv"]).unwrap().verbosity, 3);
+        assert!(parse(&["--v=x"]).is_err());
+    }
+
+    #[test]
+    fn options_take_values_both_ways() {
+        let inv = parse(&[
+            "--docker-config",
+            "/a",
+            "--docker-config=/b",
+            "--static-cache-duration=1m",
+        ])
+        .unwrap();
+        assert_eq!(
+            inv.settings.docker_configs,
+            [PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(inv.settings.static_cache, Duration::from_secs(60));
+        assert!(parse(&["--docker-config"])
+            .unwrap_err()
+            .to_string()
+            .contains("needs a value"));
+        assert!(parse(&["--timeout=2m"])
+            .unwrap_err()
+            .to_string()
+            .contains("at most 55s"));
+        assert!(parse(&["--static-cache-duration=-1s"]).is_err());
+    }
+
+    #[test]
+    fn subcommands_parse_their_arguments() {
+        match parse(&["check", "nginx", "--offline", "-o", "json"])
+            .unwrap()
+            .command
+        {
+            Command::Check(o) => {
+                assert_eq!(o.image, "nginx");
+                assert!(o.offline && o.json);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["validate-config", "/etc/k", "--image", "a.io/b"])
+            .unwrap()
+            .command
+        {
+            Command::ValidateConfig { path, images, json } => {
+                assert_eq!(path, PathBuf::from("/etc/k"));
+                assert_eq!(images, ["a.io/b"]);
+                assert!(!json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["check"]).is_err());
+        assert!(parse(&["--offline"]).is_err());
+    }
+
+    #[test]
+    fn unknown_input_is_a_usage_error() {
+        assert!(parse(&["--bogus"])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown option --bogus"));
+        assert!(parse(&["frobnicate"])
+            .unwrap_err()
+            .to_string()
+            .contains("unknown command"));
+        assert!(parse(&["get"])
+            .unwrap_err()
+            .to_string()
+            .contains("credential-helper"));
+        assert!(parse(&["get-credentials", "extra"]).is_err());
+    }
+
+    #[test]
+    fn drop_in_names_ignore_the_reference_positional_arguments() {
+        let args: Vec<String> = ["get-credentials", "/etc/kubernetes/azure.json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            parse_args("acr-credential-provider", &args)
+                .unwrap()
+                .command,
+            Command::Serve
+        );
+        assert!(
+            check_provider_args("ecr-credential-provider", &["get-credentials".into()]).is_ok()
+        );
+        assert!(
+            check_provider_args("cloud-credential-provider", &["check".into(), "x".into()])
+                .is_err()
+        );
+        assert!(check_provider_args("cloud-credential-provider", &["--nope".into()]).is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! cloud-credential-provider: one kubelet image credential provider for every cloud.
+//!
+//! Kubelet execs this binary once per image pull it has no cached credentials for, writes a
+//! `CredentialProviderRequest` on stdin and reads a `CredentialProviderResponse` from stdout.
+//! The binary looks at the image's host, picks a backend and answers with short-lived
+//! credentials. Start-up cost is the product: nothing here initialises a cloud SDK, a TLS
+//! stack or an async runtime unless the chosen backend needs it.
+//!
+//! Map of the crate, roughly in the order a request flows through it:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`cli`] | argument parsing, `--help`, exit codes, stdin/stdout |
+//! | [`serve`] | protocol mode: request → route → fetch → response |
+//! | [`protocol`] | the wire types kubelet reads and writes (all three apiVersions) |
+//! | [`image`] | normalising the `image` field as kubelet does (`nginx` → `docker.io/library/nginx`) |
+//! | [`pattern`] | kubelet's glob matching of hosts and paths — the one home of it |
+//! | [`dispatch`] | the router: host rules, docker config entries, cloud hosts, nobody |
+//! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry |
+//! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
+//! | [`backend`] | the backend trait and the backends (`file`, `none`, the clouds) |
+//! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
+//! | [`duration`] | Go duration text, both ways |
+//! | [`deadline`] | the run's overall deadline, which every network step respects |
+//! | [`secret`] | the box secrets travel in, so they never reach a log |
+//! | [`check`] | the `check IMAGE` dry run |
+//! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` strictly, as kubelet does |
+//! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
+//! | [`annotations`] | service-account annotation keys the backends read |
+//! | [`error`] | the error type; one line each, never a secret |
+//! | [`log`] | stderr diagnostics with kubelet-style verbosity |
+
+pub mod annotations;
+pub mod backend;
+pub mod check;
+pub mod cli;
+pub mod deadline;
+pub mod dispatch;
+pub mod duration;
+pub mod error;
+pub mod hosts;
+pub mod image;
+pub mod kubelet_config;
+pub mod lifetime;
+pub mod log;
+pub mod pattern;
+pub mod plugin_config;
+pub mod protocol;
+pub mod secret;
+pub mod serve;
+pub mod validate;

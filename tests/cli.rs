@@ -1,0 +1,550 @@
+//! The built binary, driven the way kubelet and operators drive it: piped JSON on stdin,
+//! arguments, exit codes, stdout and stderr checked exactly.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloud-credential-provider");
+const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+const V1BETA1: &str = "credentialprovider.kubelet.k8s.io/v1beta1";
+const V1ALPHA1: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_with(bin: &Path, args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Nothing a cloud SDK could pick up from the developer's shell.
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .spawn()
+        .expect("start the binary");
+    {
+        let mut pipe = child.stdin.take().expect("stdin");
+        // The binary may exit before reading everything (oversized input); ignore EPIPE.
+        let _ = pipe.write_all(stdin);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("wait");
+    Run {
+        code: status.code().expect("exit code, not a signal"),
+        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+    }
+}
+
+fn run(args: &[&str], stdin: &str) -> Run {
+    run_with(Path::new(BIN), args, stdin.as_bytes())
+}
+
+fn request(api_version: &str, image: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"{api_version}","kind":"CredentialProviderRequest","image":"{image}"}}"#
+    )
+}
+
+/// Asserts the failure contract: exit 1, empty stdout, exactly one stderr line holding `needle`.
+fn assert_fails(r: &Run, needle: &str) {
+    assert_eq!(r.code, 1, "exit code; stderr: {}", r.stderr);
+    assert_eq!(r.stdout, "", "stdout must be empty on failure");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one stderr line, got {:?}", r.stderr);
+    assert!(
+        lines[0].starts_with("cloud-credential-provider: error: "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[0].contains(needle),
+        "{:?} should contain {needle:?}",
+        lines[0]
+    );
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let mut bytes = [0u8; 8];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+            .expect("urandom");
+        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let dir = std::env::temp_dir().join(format!("ccp-cli-{tag}-{name}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A random password so no test secret is written down.
+fn random_secret() -> String {
+    let mut bytes = [0u8; 12];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .expect("urandom");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[test]
+fn unclaimed_host_gets_empty_auth_in_every_api_version() {
+    for version in [V1, V1BETA1, V1ALPHA1] {
+        let r = run(&[], &request(version, "registry.example.com/team/app"));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            r.stdout,
+            format!(
+                "{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"{version}\",\"cacheKeyType\":\"Registry\",\"cacheDuration\":\"5m0s\",\"auth\":{{}}}}\n"
+            )
+        );
+        assert_eq!(r.stderr, "");
+    }
+}
+
+#[test]
+fn get_credentials_argument_and_kubelet_test_vector_are_accepted() {
+    let input = "{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"image\":\"test.registry.io/foobar\",\"serviceAccountToken\":\"service-account-token\",\"serviceAccountAnnotations\":{\"domain.io/annotation1\":\"value1\"}}\n";
+    let r = run(&["get-credentials"], input);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\""));
+}
+
+#[test]
+fn hand_typed_hub_image_with_tag_is_normalised() {
+    let r = run(
+        &["-v", "--static-cache-duration=90s"],
+        &request(V1, "nginx:1.27"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("\"cacheDuration\":\"1m30s\""),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stderr.contains("docker.io/library/nginx"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_requests_fail_with_one_clear_line() {
+    let cases: &[(&str, &str)] = &[
+        ("{\"apiVersion\":", "not valid JSON"),
+        ("[1,2]", "not a JSON object"),
+        ("", "no request on stdin"),
+        ("   \n", "no request on stdin"),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","image":"a.io/b"}"#,
+            "request kind is \"CredentialProviderResponse\"",
+        ),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"a.io/b"}"#,
+            "no \"kind\"",
+        ),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v2","kind":"CredentialProviderRequest","image":"a.io/b"}"#,
+            "apiVersion \"credentialprovider.kubelet.k8s.io/v2\" is not supported",
+        ),
+        (
+            r#"{"kind":"CredentialProviderRequest","image":"a.io/b"}"#,
+            "no \"apiVersion\"",
+        ),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":""}"#,
+            "empty \"image\"",
+        ),
+        (
+            r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":7}"#,
+            "\"image\" must be a string",
+        ),
+        (
+            "https://index.docker.io/v1/\n",
+            "Docker credential-helper protocol",
+        ),
+    ];
+    for (input, needle) in cases {
+        assert_fails(&run(&[], input), needle);
+    }
+}
+
+#[test]
+fn oversized_and_non_utf8_input_is_refused() {
+    let big = vec![b' '; (1 << 20) + 10];
+    assert_fails(&run_with(Path::new(BIN), &[], &big), "larger than");
+    assert_fails(
+        &run_with(Path::new(BIN), &[], b"{\"image\":\"\xc3\x28\"}"),
+        "not valid UTF-8",
+    );
+}
+
+#[test]
+fn usage_errors_fail_with_one_clear_line() {
+    assert_fails(
+        &run(&["--no-such-flag"], ""),
+        "unknown option --no-such-flag",
+    );
+    assert_fails(&run(&["get"], ""), "Docker credential-helper verb");
+    assert_fails(&run(&["--timeout=5m"], ""), "at most 55s");
+    assert_fails(&run(&["check"], ""), "check needs an IMAGE");
+}
+
+#[test]
+fn a_claimed_cloud_host_without_its_client_fails_clearly() {
+    let r = run(
+        &[],
+        &request(V1, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"),
+    );
+    assert_fails(
+        &r,
+        "ecr backend, registry 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+    );
+}
+
+#[test]
+fn help_and_version_go_to_stdout() {
+    let r = run(&["--help"], "");
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("validate-config PATH"));
+    assert!(r.stdout.contains("--docker-config PATH"));
+    let r = run(&["--version"], "");
+    assert_eq!(
+        r.stdout,
+        format!("cloud-credential-provider {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+fn docker_config(dir: &TempDir, auths: &str, mode: u32) -> PathBuf {
+    dir.write("config.json", &format!(r#"{{"auths":{{{auths}}}}}"#), mode)
+}
+
+#[test]
+fn docker_config_entries_are_served_for_matching_images() {
+    let dir = TempDir::new("serve");
+    let secret = random_secret();
+    let path = docker_config(
+        &dir,
+        &format!(
+            r#""https://reg.example:5000/v1/":{{"auth":"{}"}}"#,
+            b64(&format!("robot:{secret}"))
+        ),
+        0o600,
+    );
+    let path = path.to_str().unwrap();
+    let r = run(
+        &["--docker-config", path],
+        &request(V1BETA1, "reg.example:5000/team/app"),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr, "");
+    assert_eq!(
+        r.stdout,
+        format!("{{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"{V1BETA1}\",\"cacheKeyType\":\"Registry\",\"cacheDuration\":\"5m0s\",\"auth\":{{\"reg.example:5000\":{{\"username\":\"robot\",\"password\":\"{secret}\"}}}}}}\n")
+    );
+    // kubelet's port rule: the same host without the port is somebody else.
+    let r = run(
+        &["--docker-config", path],
+        &request(V1, "reg.example/team/app"),
+    );
+    assert!(r.stdout.contains("\"auth\":{}"), "{}", r.stdout);
+}
+
+#[test]
+fn a_path_key_is_cached_per_image_only() {
+    let dir = TempDir::new("path");
+    let path = docker_config(
+        &dir,
+        r#""reg.example/team-a":{"username":"a","password":"pa"}"#,
+        0o600,
+    );
+    let r = run(
+        &["--docker-config", path.to_str().unwrap()],
+        &request(V1, "reg.example/team-a/app"),
+    );
+    assert!(
+        r.stdout.contains("\"cacheKeyType\":\"Image\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("\"reg.example/team-a\":{\"username\":\"a\""),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn the_file_is_read_on_every_run() {
+    let dir = TempDir::new("fresh");
+    let path = docker_config(
+        &dir,
+        r#""reg.example":{"username":"u","password":"first"}"#,
+        0o600,
+    );
+    let args = ["--docker-config", path.to_str().unwrap()];
+    assert!(run(&args, &request(V1, "reg.example/a"))
+        .stdout
+        .contains("\"first\""));
+    docker_config(
+        &dir,
+        r#""reg.example":{"username":"u","password":"second"}"#,
+        0o600,
+    );
+    assert!(run(&args, &request(V1, "reg.example/a"))
+        .stdout
+        .contains("\"second\""));
+}
+
+#[test]
+fn a_world_readable_file_is_served_with_a_warning() {
+    let dir = TempDir::new("mode");
+    let path = docker_config(
+        &dir,
+        r#""reg.example":{"username":"u","password":"p"}"#,
+        0o644,
+    );
+    let r = run(
+        &["--docker-config", path.to_str().unwrap()],
+        &request(V1, "reg.example/a"),
+    );
+    assert_eq!(r.code, 0);
+    assert!(
+        r.stderr.contains("readable by group or others (mode 644)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("\"password\":\"p\""));
+}
+
+#[test]
+fn a_missing_file_warns_and_a_broken_file_fails() {
+    let dir = TempDir::new("broken");
+    let missing = dir.0.join("absent.json");
+    let r = run(
+        &["--docker-config", missing.to_str().unwrap()],
+        &request(V1, "reg.example/a"),
+    );
+    assert_eq!(r.code, 0);
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert!(r.stdout.contains("\"auth\":{}"));
+
+    let secret = random_secret();
+    let broken = dir.write(
+        "broken.json",
+        &format!(r#"{{"auths":{{"reg.example":{{"auth":"{secret}!"}}}}}}"#),
+        0o600,
+    );
+    let r = run(
+        &["--docker-config", broken.to_str().unwrap()],
+        &request(V1, "reg.example/a"),
+    );
+    assert_fails(&r, "\"auth\" is not valid base64");
+    assert!(!r.stderr.contains(&secret));
+}
+
+#[test]
+fn verbose_logs_never_show_the_password() {
+    let dir = TempDir::new("verbose");
+    let secret = random_secret();
+    let path = docker_config(
+        &dir,
+        &format!(r#""reg.example":{{"username":"u","password":"{secret}"}}"#),
+        0o600,
+    );
+    let r = run(
+        &["--v=10", "--docker-config", path.to_str().unwrap()],
+        &request(V1, "reg.example/a"),
+    );
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains(&secret));
+    assert!(!r.stderr.is_empty(), "verbose mode logs its decisions");
+    assert!(!r.stderr.contains(&secret), "{}", r.stderr);
+}
+
+#[test]
+fn check_explains_routing_offline_without_secrets() {
+    let r = run(
+        &[
+            "check",
+            "123456789012.dkr-ecr-fips.us-gov-west-1.on.aws/app:1.0",
+            "--offline",
+            "--output",
+            "json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON object");
+    assert_eq!(
+        v["image"],
+        "123456789012.dkr-ecr-fips.us-gov-west-1.on.aws/app"
+    );
+    assert_eq!(
+        v["registry"],
+        "123456789012.dkr-ecr-fips.us-gov-west-1.on.aws"
+    );
+    assert_eq!(v["backend"], "ecr");
+    assert_eq!(v["details"]["region"], "us-gov-west-1");
+    assert_eq!(v["details"]["partition"], "aws-us-gov");
+    assert_eq!(v["details"]["fips"], "true");
+    assert_eq!(v["details"]["dual-stack"], "true");
+    assert!(v.get("authKeys").is_none());
+
+    for (image, backend) in [
+        ("public.ecr.aws/nginx/nginx", "ecr-public"),
+        ("myregistry.azurecr.io/app", "acr"),
+        ("europe-docker.pkg.dev/p/r/app", "gcr"),
+        ("nginx", "none"),
+        ("myregistry.westeurope.data.azurecr.io/app", "none"),
+    ] {
+        let r = run(&["check", image, "--offline", "-o", "json"], "");
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+        assert_eq!(v["backend"], backend, "{image}");
+    }
+}
+
+#[test]
+fn check_fetches_from_a_docker_config_and_redacts_the_password() {
+    let dir = TempDir::new("check");
+    let secret = random_secret();
+    let path = docker_config(
+        &dir,
+        &format!(r#""reg.example":{{"username":"robot","password":"{secret}"}}"#),
+        0o600,
+    );
+    let path = path.to_str().unwrap();
+    let r = run(
+        &[
+            "check",
+            "reg.example/app:2",
+            "--docker-config",
+            path,
+            "--output=json",
+        ],
+        "",
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains(&secret));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(v["backend"], "file");
+    assert_eq!(v["authKeys"], serde_json::json!(["reg.example"]));
+    assert_eq!(v["credentials"][0]["username"], "robot");
+    assert_eq!(v["credentials"][0]["passwordLength"], secret.len());
+    assert_eq!(v["expiresAt"], serde_json::Value::Null);
+    assert_eq!(v["cacheDuration"], "5m0s");
+
+    let r = run(&["check", "reg.example/app:2", "--docker-config", path], "");
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("backend:       file"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("auth key:      reg.example (username \"robot\", password redacted"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&secret));
+}
+
+#[test]
+fn check_reports_a_fetch_failure_with_exit_1() {
+    let r = run(&["check", "myregistry.azurecr.io/app", "-o", "json"], "");
+    assert_eq!(r.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("report still printed");
+    assert_eq!(v["backend"], "acr");
+    assert!(v["error"].as_str().unwrap().contains("acr backend"));
+    assert!(r.stderr.contains("error: acr backend"));
+}
+
+#[test]
+fn host_rules_send_mirrors_to_a_backend() {
+    let dir = TempDir::new("rules");
+    let config = dir.write(
+        "ccp.yaml",
+        "hostRules:\n  - match: [\"mirror.corp.example:5000\"]\n    backend: ecr\n    region: eu-west-1\n  - match: [\"*.corp.example\"]\n    backend: none\n",
+        0o644,
+    );
+    let config = config.to_str().unwrap();
+    let r = run(
+        &[
+            "check",
+            "mirror.corp.example:5000/app",
+            "--config",
+            config,
+            "--offline",
+            "-o",
+            "json",
+        ],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(v["backend"], "ecr");
+    assert_eq!(v["details"]["region"], "eu-west-1");
+    assert!(v["reason"].as_str().unwrap().contains("hostRules[0]"));
+    let r = run(&["--config", config], &request(V1, "git.corp.example/app"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("\"auth\":{}"));
+    let bad = dir.write(
+        "bad.yaml",
+        "hostRules:\n  - match: [\"x.example\"]\n    backend: ecr\n",
+        0o644,
+    );
+    assert_fails(
+        &run(
+            &["--config", bad.to_str().unwrap()],
+            &request(V1, "x.example/a"),
+        ),
+        "needs \"region\"",
+    );
+}
+
+#[test]
+fn drop_in_names_accept_the_reference_plugins_arguments() {
+    let dir = TempDir::new("dropin");
+    for name in [
+        "ecr-credential-provider",
+        "acr-credential-provider",
+        "auth-provider-gcp",
+    ] {
+        let link = dir.0.join(name);
+        std::os::unix::fs::symlink(BIN, &link).expect("symlink");
+        let r = run_with(
+            &link,
+            &["get-credentials", "/etc/kubernetes/azure.json"],
+            request(V1, "registry.example.com/a").as_bytes(),
+        );
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert!(r.stdout.contains("\"auth\":{}"));
+    }
+    // Under its own name, a stray argument is a mistake worth reporting.
+    assert_fails(
+        &run(&["get-credentials", "/etc/kubernetes/azure.json"], ""),
+        "unexpected argument",
+    );
+}
