@@ -1,11 +1,13 @@
 //! The built binary, driven the way kubelet and operators drive it: piped JSON on stdin,
 //! arguments, exit codes, stdout and stderr checked exactly.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod support;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-credential-provider");
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{base64_encode, random_token, TempDir, PROVIDER_BIN as BIN};
+
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const V1BETA1: &str = "credentialprovider.kubelet.k8s.io/v1beta1";
 const V1ALPHA1: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
@@ -17,30 +19,16 @@ struct Run {
 }
 
 fn run_with(bin: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Nothing a cloud SDK could pick up from the developer's shell.
+    let mut cmd = Command::new(bin);
+    // Nothing a cloud SDK could pick up from the developer's shell.
+    cmd.args(args)
         .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .spawn()
-        .expect("start the binary");
-    {
-        let mut pipe = child.stdin.take().expect("stdin");
-        // The binary may exit before reading everything (oversized input); ignore EPIPE.
-        let _ = pipe.write_all(stdin);
-    }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = child.wait_with_output().expect("wait");
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let ran = support::run(cmd, stdin);
     Run {
-        code: status.code().expect("exit code, not a signal"),
-        stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+        code: ran.status.code().expect("exit code, not a signal"),
+        stdout: ran.stdout,
+        stderr: ran.stderr,
     }
 }
 
@@ -72,47 +60,22 @@ fn assert_fails(r: &Run, needle: &str) {
     );
 }
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let mut bytes = [0u8; 8];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-            .expect("urandom");
-        let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let dir = std::env::temp_dir().join(format!("ccp-cli-{tag}-{name}"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str, mode: u32) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt as _;
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Writes `text` into `dir` with file mode `mode`.
+fn write_file(dir: &TempDir, name: &str, text: &str, mode: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    path
 }
 
 /// A random password so no test secret is written down.
 fn random_secret() -> String {
-    let mut bytes = [0u8; 12];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
-        .expect("urandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    random_token(24)
 }
 
 fn b64(text: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(text)
+    base64_encode(text.as_bytes())
 }
 
 #[test]
@@ -241,7 +204,12 @@ fn help_and_version_go_to_stdout() {
 }
 
 fn docker_config(dir: &TempDir, auths: &str, mode: u32) -> PathBuf {
-    dir.write("config.json", &format!(r#"{{"auths":{{{auths}}}}}"#), mode)
+    write_file(
+        dir,
+        "config.json",
+        &format!(r#"{{"auths":{{{auths}}}}}"#),
+        mode,
+    )
 }
 
 #[test]
@@ -346,7 +314,7 @@ fn a_world_readable_file_is_served_with_a_warning() {
 #[test]
 fn a_missing_file_warns_and_a_broken_file_fails() {
     let dir = TempDir::new("broken");
-    let missing = dir.0.join("absent.json");
+    let missing = dir.join("absent.json");
     let r = run(
         &["--docker-config", missing.to_str().unwrap()],
         &request(V1, "reg.example/a"),
@@ -356,7 +324,8 @@ fn a_missing_file_warns_and_a_broken_file_fails() {
     assert!(r.stdout.contains("\"auth\":{}"));
 
     let secret = random_secret();
-    let broken = dir.write(
+    let broken = write_file(
+        &dir,
         "broken.json",
         &format!(r#"{{"auths":{{"reg.example":{{"auth":"{secret}!"}}}}}}"#),
         0o600,
@@ -485,7 +454,7 @@ fn check_reports_a_fetch_failure_with_exit_1() {
 #[test]
 fn host_rules_send_mirrors_to_a_backend() {
     let dir = TempDir::new("rules");
-    let config = dir.write(
+    let config = write_file(&dir,
         "ccp.yaml",
         "hostRules:\n  - match: [\"mirror.corp.example:5000\"]\n    backend: ecr\n    region: eu-west-1\n  - match: [\"*.corp.example\"]\n    backend: none\n",
         0o644,
@@ -510,7 +479,8 @@ fn host_rules_send_mirrors_to_a_backend() {
     let r = run(&["--config", config], &request(V1, "git.corp.example/app"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("\"auth\":{}"));
-    let bad = dir.write(
+    let bad = write_file(
+        &dir,
         "bad.yaml",
         "hostRules:\n  - match: [\"x.example\"]\n    backend: ecr\n",
         0o644,
@@ -532,7 +502,7 @@ fn drop_in_names_accept_the_reference_plugins_arguments() {
         "acr-credential-provider",
         "auth-provider-gcp",
     ] {
-        let link = dir.0.join(name);
+        let link = dir.join(name);
         std::os::unix::fs::symlink(BIN, &link).expect("symlink");
         let r = run_with(
             &link,
