@@ -28,7 +28,7 @@ if [ -z "${CCP_BENCH_INNER:-}" ]; then
 	echo "==> cargo build --release"
 	cargo build --release
 	export CCP_BENCH_INNER=1
-	exec scripts/loopback-only.sh "$0" "$@"
+	exec bash scripts/loopback-only.sh bash "$0" "$@"
 fi
 
 command -v python3 >/dev/null 2>&1 || {

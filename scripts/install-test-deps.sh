@@ -36,7 +36,7 @@ else
 	if [ "$(id -u)" -ne 0 ]; then
 		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 			log "not root: re-running with sudo"
-			exec sudo -n "$0" "$@"
+			exec sudo -n bash "$0" "$@"
 		fi
 		die "missing packages: ${missing[*]}; run as root: $0"
 	fi

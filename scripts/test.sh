@@ -25,7 +25,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
 	if [ "$(id -u)" -eq 0 ]; then
 		echo "==> missing ${missing[*]}: scripts/install-test-deps.sh"
-		scripts/install-test-deps.sh
+		bash scripts/install-test-deps.sh
 	else
 		echo "test.sh: missing ${missing[*]}: run  sudo scripts/install-test-deps.sh" >&2
 		exit 1
@@ -39,7 +39,7 @@ cargo test --no-run
 
 failed=()
 echo "==> cargo test (network: loopback only)"
-scripts/loopback-only.sh cargo test --offline --no-fail-fast "$@" || failed+=("cargo test")
+bash scripts/loopback-only.sh cargo test --offline --no-fail-fast "$@" || failed+=("cargo test")
 
 shopt -s nullglob
 shell_tests=(tests/shell/*.sh)
@@ -51,7 +51,7 @@ if [ "${#shell_tests[@]}" -gt 0 ]; then
 	export CCP_BIN
 	passed=0
 	for t in "${shell_tests[@]}"; do
-		if scripts/loopback-only.sh bash "$t"; then
+		if bash scripts/loopback-only.sh bash "$t"; then
 			echo "ok     $t"
 			passed=$((passed + 1))
 		else

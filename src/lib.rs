@@ -22,6 +22,8 @@
 //! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
 //! | [`duration`] | Go duration text, both ways |
 //! | [`deadline`] | the run's overall deadline, which every network step respects |
+//! | [`runtime`] | the async runtime, started only by backends that use the network |
+//! | [`http`] | the one place HTTP clients are built: trust store, proxy, timeouts, retries |
 //! | [`secret`] | the box secrets travel in, so they never reach a log |
 //! | [`check`] | the `check IMAGE` dry run |
 //! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` strictly, as kubelet does |
@@ -39,6 +41,7 @@ pub mod dispatch;
 pub mod duration;
 pub mod error;
 pub mod hosts;
+pub mod http;
 pub mod image;
 pub mod kubelet_config;
 pub mod lifetime;
@@ -46,6 +49,7 @@ pub mod log;
 pub mod pattern;
 pub mod plugin_config;
 pub mod protocol;
+pub mod runtime;
 pub mod secret;
 pub mod serve;
 pub mod validate;

@@ -1,0 +1,364 @@
+//! The one place HTTP clients are built: trust store, proxy, timeouts, retries.
+//!
+//! Every backend call that no cloud SDK makes for us (the ACR token exchange, Google's
+//! metadata server, STS and IAM credentials endpoints) goes through [`client`] and [`send`],
+//! so they all behave the same way on a node:
+//!
+//! - trust: the system store as `rustls-native-certs` reads it, which honours `SSL_CERT_FILE`
+//!   and `SSL_CERT_DIR` (nodes behind TLS-inspecting proxies add their CA there); never
+//!   compiled-in roots. Loaded once per process, and only when a backend needs TLS;
+//! - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (reqwest's default);
+//! - no redirects: a token endpoint that redirects is misconfigured, and following it could
+//!   carry a credential to another host;
+//! - time: a connect timeout, a per-attempt timeout and a bounded number of attempts with
+//!   backoff, all cut to the run's [`Deadline`];
+//! - errors: describe host, status and cause, never the URL's query or a body that could hold
+//!   a token (backends pick what to show from the body themselves).
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::deadline::Deadline;
+use crate::error::{Error, Result};
+
+/// Time to establish a TCP (and TLS) connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time for one attempt, request to last body byte.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Attempts per call (the first one included).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Largest response body read; token responses are a few KiB.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+static TLS: OnceLock<std::result::Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+
+/// The rustls configuration every HTTPS client of this process uses.
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
+    TLS.get_or_init(build_tls_config)
+        .clone()
+        .map_err(Error::Config)
+}
+
+fn build_tls_config() -> std::result::Result<Arc<rustls::ClientConfig>, String> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    if added == 0 {
+        let detail = loaded
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "no trusted CA certificates found in the system store or SSL_CERT_FILE/SSL_CERT_DIR{detail}"
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A client for HTTPS (and HTTP) endpoints, configured as the module docs say.
+pub fn client() -> Result<reqwest::Client> {
+    build(Some(tls_config()?))
+}
+
+/// A client for plain-HTTP endpoints only (instance metadata servers): it skips loading the
+/// trust store, which costs milliseconds, and refuses HTTPS.
+pub fn plain_client() -> Result<reqwest::Client> {
+    build(None)
+}
+
+fn build(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
+    let tls = match tls {
+        Some(config) => (*config).clone(),
+        None => {
+            // An empty root store: any HTTPS attempt fails verification.
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        }
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!(
+            "cloud-credential-provider/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", e.without_url())))
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body, at most [`MAX_BODY_BYTES`].
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// A header value as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Why a call produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The run's deadline passed (possibly after some attempts).
+    Deadline {
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// Every attempt failed before a response (connection refused, DNS, TLS, timeout).
+    Unreachable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure, without the URL.
+        cause: String,
+    },
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Deadline { attempts } => {
+                write!(f, "no answer before the deadline ({attempts} attempt(s))")
+            }
+            SendError::Unreachable { attempts, cause } => {
+                write!(f, "unreachable after {attempts} attempt(s): {cause}")
+            }
+        }
+    }
+}
+
+/// Sends the request `make` builds, retrying connection failures, timeouts, 429 and 5xx up
+/// to [`MAX_ATTEMPTS`] times with exponential backoff (honouring a short `Retry-After`), never
+/// past `deadline`. Any other status is returned as it is for the caller to interpret; after
+/// the last retryable status, that response is returned too.
+pub async fn send(
+    deadline: Deadline,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> std::result::Result<Reply, SendError> {
+    let mut last_cause = String::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let budget = deadline.step(ATTEMPT_TIMEOUT);
+        if budget.is_zero() {
+            return Err(SendError::Deadline {
+                attempts: attempt - 1,
+            });
+        }
+        let outcome = tokio::time::timeout(budget, attempt_once(make())).await;
+        let retry_after = match outcome {
+            Ok(Ok(reply)) => {
+                let retryable = reply.status == 429 || (500..600).contains(&reply.status);
+                if !retryable || attempt == MAX_ATTEMPTS {
+                    return Ok(reply);
+                }
+                last_cause = format!("HTTP {}", reply.status);
+                reply
+                    .header("retry-after")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs)
+            }
+            Ok(Err(cause)) => {
+                last_cause = cause;
+                None
+            }
+            Err(_) => {
+                last_cause = format!("no response within {}s", budget.as_secs_f32());
+                None
+            }
+        };
+        if attempt == MAX_ATTEMPTS {
+            break;
+        }
+        let backoff = retry_after
+            .unwrap_or(Duration::from_millis(200 << (attempt - 1)))
+            .min(Duration::from_secs(5));
+        if backoff >= deadline.remaining() {
+            return Err(SendError::Deadline { attempts: attempt });
+        }
+        tokio::time::sleep(backoff).await;
+    }
+    Err(SendError::Unreachable {
+        attempts: MAX_ATTEMPTS,
+        cause: last_cause,
+    })
+}
+
+async fn attempt_once(request: reqwest::RequestBuilder) -> std::result::Result<Reply, String> {
+    let mut response = request.send().await.map_err(describe)?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(format!("response body larger than {MAX_BODY_BYTES} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Reply {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A reqwest error as one line, with its cause chain but without the URL.
+fn describe(error: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let piece = c.to_string();
+        if !text.contains(&piece) {
+            text.push_str(": ");
+            text.push_str(&piece);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Instant;
+
+    /// A loopback server answering the n-th request (0-based) with `answer(n)`; `None` keeps
+    /// the connection open without answering.
+    fn serve(answer: fn(u32) -> Option<&'static str>) -> (String, Arc<AtomicU32>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/token", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicU32::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                match answer(n) {
+                    Some(text) => {
+                        let _ = stream.write_all(text.as_bytes());
+                    }
+                    None => held.push(stream),
+                }
+            }
+        });
+        (url, count)
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+    const BUSY: &str =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const THROTTLED: &str = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const MISSING: &str =
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    #[test]
+    fn retries_5xx_and_429_then_succeeds() {
+        let (url, count) = serve(|n| Some([BUSY, THROTTLED, OK][n as usize % 3]));
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let client = plain_client().unwrap();
+        let reply = run(send(deadline, || client.get(&url))).unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body, b"ok");
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn other_statuses_are_returned_without_retry() {
+        let (url, count) = serve(|_| Some(MISSING));
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let client = plain_client().unwrap();
+        let reply = run(send(deadline, || client.get(&url))).unwrap();
+        assert_eq!(reply.status, 404);
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_last_retryable_reply_is_returned_after_the_attempts() {
+        let (url, count) = serve(|_| Some(BUSY));
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let client = plain_client().unwrap();
+        let reply = run(send(deadline, || client.get(&url))).unwrap();
+        assert_eq!(reply.status, 503);
+        assert_eq!(count.load(Ordering::SeqCst), MAX_ATTEMPTS);
+    }
+
+    #[test]
+    fn a_refused_connection_is_unreachable_after_bounded_attempts() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let client = plain_client().unwrap();
+        match run(send(deadline, || client.get(&url))) {
+            Err(SendError::Unreachable { attempts, cause }) => {
+                assert_eq!(attempts, MAX_ATTEMPTS);
+                assert!(!cause.contains(&url), "{cause}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_hung_server_is_cut_at_the_deadline() {
+        let (url, _) = serve(|_| None);
+        let started = Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(600));
+        let client = plain_client().unwrap();
+        let result = run(send(deadline, || client.get(&url)));
+        assert!(
+            matches!(result, Err(SendError::Deadline { .. })),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn the_plain_client_refuses_https() {
+        let (url, _) = serve(|_| Some(OK));
+        let url = url.replace("http://", "https://");
+        let deadline = Deadline::after(Duration::from_secs(5));
+        let client = plain_client().unwrap();
+        assert!(run(send(deadline, || client.get(&url))).is_err());
+    }
+}
