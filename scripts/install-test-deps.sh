@@ -93,3 +93,17 @@ else
 	fi
 	log "rustfmt and clippy present (no rustup)"
 fi
+
+# Python test fakes live in .venv (git-ignored): moto (AWS APIs), trustme (a throwaway CA
+# for the TLS fakes of Azure and Google endpoints). Pinned for repeatable CI.
+PY_PACKAGES=("moto[server]==5.2.5" "trustme==1.2.1")
+venv=${CCP_VENV:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"}
+stamp="$venv/.ccp-packages"
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${PY_PACKAGES[*]}" ]; then
+	log "python venv $venv up to date"
+else
+	log "python venv $venv: ${PY_PACKAGES[*]}"
+	python3 -m venv "$venv"
+	"$venv/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}" </dev/null
+	printf '%s' "${PY_PACKAGES[*]}" >"$stamp"
+fi
