@@ -11,6 +11,7 @@
 //! Run the suite with `scripts/test.sh`: it keeps the tests off every network but loopback.
 #![allow(dead_code)]
 
+pub mod netns;
 pub mod registry;
 
 use std::fs::{self, File, OpenOptions};
