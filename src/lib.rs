@@ -52,4 +52,6 @@ pub mod protocol;
 pub mod runtime;
 pub mod secret;
 pub mod serve;
+#[cfg(test)]
+mod test_util;
 pub mod validate;

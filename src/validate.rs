@@ -920,8 +920,6 @@ fn port_fix(pattern: &Pattern, name: &str, image_port: Option<&str>) -> Option<S
 mod tests {
     use super::*;
     use crate::kubelet_config::{EnvVar, TokenAttributes};
-    use std::fs;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
     const V1ALPHA1: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
@@ -967,30 +965,7 @@ mod tests {
         )
     }
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            static COUNTER: AtomicUsize = AtomicUsize::new(0);
-            let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-            let dir =
-                std::env::temp_dir().join(format!("ccp-validate-{tag}-{}-{n}", std::process::id()));
-            let _ = fs::remove_dir_all(&dir);
-            fs::create_dir_all(&dir).unwrap();
-            TempDir(dir)
-        }
-        fn write(&self, name: &str, text: &str) -> PathBuf {
-            let path = self.0.join(name);
-            fs::write(&path, text).unwrap();
-            path
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::test_util::TempDir;
 
     fn config(providers_yaml: &str) -> String {
         format!(
