@@ -5,6 +5,8 @@
 //! under which keys kubelet would see them. Secrets are never printed: a password shows as its
 //! length only.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
@@ -17,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::lifetime::format_rfc3339;
 use crate::protocol::{ApiVersion, Request};
+use crate::secret::Secret;
 
 /// What `check` was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,11 @@ pub struct CheckOptions {
     pub offline: bool,
     /// One JSON object instead of text.
     pub json: bool,
+    /// A service-account token to send as kubelet would in pod-identity mode (file path, so the
+    /// token never appears in the process list or shell history).
+    pub service_account_token_file: Option<PathBuf>,
+    /// Service-account annotations to send with it.
+    pub service_account_annotations: BTreeMap<String, String>,
 }
 
 /// The report and whether the check passed. The report goes to stdout even on failure, so
@@ -46,12 +54,13 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
     let fetched = if options.offline {
         None
     } else {
-        // The same request kubelet would send for this image (v1, no service-account token).
+        // The same request kubelet would send for this image (v1), with the pod's token and
+        // annotations when the operator supplied them.
         let request = Request {
             api_version: ApiVersion::V1,
             image: image.name(),
-            service_account_token: None,
-            service_account_annotations: Default::default(),
+            service_account_token: read_token(options)?,
+            service_account_annotations: options.service_account_annotations.clone(),
         };
         Some(route.backend.fetch(&FetchContext {
             image: &image,
@@ -71,6 +80,17 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
         .collect();
     report.insert("details".into(), Value::Object(details));
     report.insert("offline".into(), json!(options.offline));
+    if options.service_account_token_file.is_some()
+        || !options.service_account_annotations.is_empty()
+    {
+        report.insert(
+            "serviceAccount".into(),
+            json!({
+                "tokenFile": options.service_account_token_file.as_ref().map(|p| p.display().to_string()),
+                "annotations": options.service_account_annotations,
+            }),
+        );
+    }
 
     let mut error = None;
     match fetched {
@@ -93,6 +113,27 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
         report: text,
         error,
     })
+}
+
+/// Reads `--service-account-token-file`; whitespace around the token is dropped.
+fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
+    let Some(path) = &options.service_account_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Usage(format!(
+            "check: cannot read --service-account-token-file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(Error::Usage(format!(
+            "check: --service-account-token-file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Some(Secret::new(token.to_string())))
 }
 
 fn describe_credentials(creds: &Credentials, report: &mut Map<String, Value>) {
@@ -144,6 +185,22 @@ fn render_text(report: &Map<String, Value>, facts: &[(&'static str, String)]) ->
     line("why:", &field("reason"));
     for (label, value) in facts {
         line(&format!("{label}:"), value);
+    }
+    if let Some(Value::Object(sa)) = report.get("serviceAccount") {
+        if let Some(Value::String(file)) = sa.get("tokenFile") {
+            line(
+                "pod token:",
+                &format!("from {file} (sent as serviceAccountToken)"),
+            );
+        }
+        if let Some(Value::Object(annotations)) = sa.get("annotations") {
+            for (k, v) in annotations {
+                line(
+                    "annotation:",
+                    &format!("{k}={}", v.as_str().unwrap_or_default()),
+                );
+            }
+        }
     }
     if report.get("offline") == Some(&Value::Bool(true)) {
         line("fetch:", "skipped (--offline)");

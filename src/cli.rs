@@ -74,6 +74,8 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     let mut offline = false;
     let mut json = false;
     let mut images = Vec::new();
+    let mut sa_token_file: Option<PathBuf> = None;
+    let mut sa_annotations = std::collections::BTreeMap::new();
     let mut positional: Vec<String> = Vec::new();
     let mut help = false;
     let mut version = false;
@@ -127,6 +129,17 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 }
             }
             "--image" => images.push(value(flag)?),
+            "--service-account-token-file" => {
+                sa_token_file = Some(PathBuf::from(non_empty(flag, value(flag)?)?));
+            }
+            "--service-account-annotation" => {
+                let text = value(flag)?;
+                let (key, val) = text
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected KEY=VALUE")))?;
+                sa_annotations.insert(key.to_string(), val.to_string());
+            }
             // kubelet/klog style: --v=3, -v=3, --v 3; and -v, -vv, --verbose.
             "--v" | "-v" if inline.is_some() || flag == "--v" => {
                 let text = value(flag)?;
@@ -147,7 +160,12 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     } else if version {
         Command::Version
     } else {
-        mode_from_positional(drop_in, positional, offline, json, images)?
+        let check_only = CheckOnly {
+            offline,
+            sa_token_file,
+            sa_annotations,
+        };
+        mode_from_positional(drop_in, positional, check_only, json, images)?
     };
     Ok(Invocation {
         command,
@@ -157,29 +175,47 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
+/// Options that only `check` takes.
+struct CheckOnly {
+    offline: bool,
+    sa_token_file: Option<PathBuf>,
+    sa_annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl CheckOnly {
+    /// Refuses check-only options outside `check`.
+    fn refuse_outside_check(&self) -> Result<()> {
+        let used = [
+            ("--offline", self.offline),
+            ("--service-account-token-file", self.sa_token_file.is_some()),
+            (
+                "--service-account-annotation",
+                !self.sa_annotations.is_empty(),
+            ),
+        ];
+        match used.iter().find(|(_, set)| *set) {
+            Some((flag, _)) => Err(Error::Usage(format!("{flag} only applies to check"))),
+            None => Ok(()),
+        }
+    }
+}
+
 fn mode_from_positional(
     drop_in: bool,
     positional: Vec<String>,
-    offline: bool,
+    check_only: CheckOnly,
     json: bool,
     images: Vec<String>,
 ) -> Result<Command> {
     let mut rest = positional.into_iter();
     let first = rest.next();
     let extra: Vec<String> = rest.collect();
-    let only_check = |flag: &str, set: bool| {
-        if set {
-            Err(Error::Usage(format!("{flag} only applies to check")))
-        } else {
-            Ok(())
-        }
-    };
     match first.as_deref() {
         None | Some("get-credentials") => {
             if !extra.is_empty() && !drop_in {
                 return Err(Error::Usage(format!("unexpected argument {:?}", extra[0])));
             }
-            only_check("--offline", offline)?;
+            check_only.refuse_outside_check()?;
             if !images.is_empty() {
                 return Err(Error::Usage(
                     "--image only applies to validate-config".into(),
@@ -199,12 +235,14 @@ fn mode_from_positional(
             }
             Ok(Command::Check(CheckOptions {
                 image,
-                offline,
+                offline: check_only.offline,
                 json,
+                service_account_token_file: check_only.sa_token_file,
+                service_account_annotations: check_only.sa_annotations,
             }))
         }
         Some("validate-config") => {
-            only_check("--offline", offline)?;
+            check_only.refuse_outside_check()?;
             let mut it = extra.into_iter();
             let path = it
                 .next()
@@ -294,6 +332,9 @@ USAGE
   cloud-credential-provider check IMAGE [--offline] [--output text|json] [OPTIONS]
       Dry run: which backend serves IMAGE and why, which identity it uses, and (unless
       --offline) fetch credentials and show expiry and auth keys. Passwords are never shown.
+      Pod-identity dry run: --service-account-token-file FILE (a token minted for the
+      provider's audience, e.g. kubectl create token SA --audience AUD > FILE) and
+      --service-account-annotation KEY=VALUE (repeatable), sent as kubelet would.
   cloud-credential-provider validate-config PATH [--image IMAGE]... [--output text|json]
       Check a kubelet CredentialProviderConfig (file or directory, as given to
       --image-credential-provider-config) with kubelet's own rules, and warn about patterns
@@ -506,8 +547,34 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        match parse(&[
+            "check",
+            "a.io/b",
+            "--service-account-token-file=/t",
+            "--service-account-annotation",
+            "eks.amazonaws.com/role-arn=arn:aws:iam::1:role/r=x",
+        ])
+        .unwrap()
+        .command
+        {
+            Command::Check(o) => {
+                assert_eq!(o.service_account_token_file, Some(PathBuf::from("/t")));
+                assert_eq!(
+                    o.service_account_annotations
+                        .get("eks.amazonaws.com/role-arn")
+                        .map(String::as_str),
+                    Some("arn:aws:iam::1:role/r=x")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         assert!(parse(&["check"]).is_err());
         assert!(parse(&["--offline"]).is_err());
+        assert!(parse(&["--service-account-token-file=/t"])
+            .unwrap_err()
+            .to_string()
+            .contains("only applies to check"));
+        assert!(parse(&["check", "a.io/b", "--service-account-annotation=novalue"]).is_err());
     }
 
     #[test]

@@ -518,3 +518,58 @@ fn drop_in_names_accept_the_reference_plugins_arguments() {
         "unexpected argument",
     );
 }
+
+#[test]
+fn check_sends_a_pod_token_from_a_file_without_printing_it() {
+    let dir = TempDir::new("check-sa");
+    let token = random_secret();
+    let token_file = write_file(&dir, "token", &format!("{token}\n"), 0o600);
+    let config = docker_config(
+        &dir,
+        r#""reg.example":{"username":"u","password":"p"}"#,
+        0o600,
+    );
+    let args = [
+        "check",
+        "reg.example/app",
+        "--docker-config",
+        config.to_str().unwrap(),
+        "--service-account-token-file",
+        token_file.to_str().unwrap(),
+        "--service-account-annotation",
+        "eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/puller",
+    ];
+    let r = run(&args, "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("pod token:"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(
+            "annotation:    eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/puller"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains(&token) && !r.stderr.contains(&token));
+
+    let mut json_args = args.to_vec();
+    json_args.extend(["-o", "json"]);
+    let r = run(&json_args, "");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(
+        v["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/puller"
+    );
+    assert!(!r.stdout.contains(&token));
+
+    let empty = write_file(&dir, "empty", "\n", 0o600);
+    let r = run(
+        &[
+            "check",
+            "reg.example/app",
+            "--service-account-token-file",
+            empty.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_fails(&r, "is empty");
+}
