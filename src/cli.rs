@@ -109,6 +109,9 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
             "--docker-config" => settings
                 .docker_configs
                 .push(PathBuf::from(non_empty(flag, value(flag)?)?)),
+            "--cache-dir" => {
+                settings.cache_dir = Some(PathBuf::from(non_empty(flag, value(flag)?)?));
+            }
             "--config" => {
                 settings.plugin_config = Some(PathBuf::from(non_empty(flag, value(flag)?)?))
             }
@@ -346,6 +349,8 @@ OPTIONS
                                 several files the first file wins. Read on every run.
   --config PATH                 Plugin config (YAML/JSON) with hostRules that send mirrors
                                 and pull-through caches to a backend.
+  --cache-dir DIR               Keep cloud tokens in DIR (created 0700) between runs: reused
+                                until half-life, served if a refresh fails while unexpired.
   --static-cache-duration DUR   How long kubelet may cache credentials without an expiry
                                 (docker config entries) and empty answers. Default {static}.
   --timeout DUR                 Deadline for the whole run, at most {max}. Default {timeout}.

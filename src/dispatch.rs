@@ -34,6 +34,8 @@ pub struct Settings {
     pub plugin_config: Option<PathBuf>,
     /// `--static-cache-duration`.
     pub static_cache: Duration,
+    /// `--cache-dir`: where tokens are kept between runs ([`crate::token_cache`]).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -42,6 +44,7 @@ impl Default for Settings {
             docker_configs: Vec::new(),
             plugin_config: None,
             static_cache: DEFAULT_STATIC_CACHE,
+            cache_dir: None,
         }
     }
 }

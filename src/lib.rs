@@ -20,6 +20,7 @@
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
 //! | [`backend`] | the backend trait and the backends (`file`, `none`, the clouds) |
 //! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
+//! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life |
 //! | [`duration`] | Go duration text, both ways |
 //! | [`deadline`] | the run's overall deadline, which every network step respects |
 //! | [`runtime`] | the async runtime, started only by backends that use the network |
@@ -54,4 +55,5 @@ pub mod secret;
 pub mod serve;
 #[cfg(test)]
 mod test_util;
+pub mod token_cache;
 pub mod validate;
