@@ -18,7 +18,7 @@ metadata server and once with TLS on :443 for the HTTPS APIs, or once on a loopb
 Options (`--set KEY=VALUE`): token, expires_in, email, dockercfg_file, dockercfg_url,
 dockercfg_url may contain {self} (this fake's host:port),
 metadata_status (forced status of the token/email paths), sts_token, sts_expires_in,
-sts_status, iam_token, iam_expires_in, oauth_token, key_file, adc_token, hang (comma list of:
+sts_status, iam_token, iam_expires_in, iam_status, oauth_token, key_file, adc_token, hang (comma list of:
 metadata, sts, iam, oauth: never answer those).
 """
 
@@ -99,6 +99,13 @@ def sts(req):
 def iam(req):
     if hangs("iam"):
         return None
+    if opt("iam_status"):
+        return json_reply(
+            int(opt("iam_status")),
+            {"error": {"code": int(opt("iam_status")),
+                       "message": "Permission 'iam.serviceAccounts.getAccessToken' denied",
+                       "status": "PERMISSION_DENIED"}},
+        )
     if req.headers.get("authorization") != "Bearer " + (opt("sts_token") or ""):
         return json_reply(
             401,
