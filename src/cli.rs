@@ -10,6 +10,7 @@ use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::gcr::AuthFlow;
 use crate::check::{self, CheckOptions};
 use crate::deadline::{Deadline, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::dispatch::Settings;
@@ -143,6 +144,23 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                     .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected KEY=VALUE")))?;
                 sa_annotations.insert(key.to_string(), val.to_string());
             }
+            // Google backend; names and syntax as auth-provider-gcp's.
+            "--authFlow" => {
+                let text = value(flag)?;
+                settings.google.flow = AuthFlow::parse(&text).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{flag} {text:?}: choose gcr, dockercfg or dockercfg-url"
+                    ))
+                })?;
+            }
+            "--identity-provider" => {
+                settings.google.identity_provider = Some(non_empty(flag, value(flag)?)?)
+            }
+            "--project-id" => settings.google.project_id = Some(non_empty(flag, value(flag)?)?),
+            "--workload-identity-audience" => {
+                settings.google.workload_identity_audience = Some(non_empty(flag, value(flag)?)?)
+            }
+            "--gcr-fixed-keys" => settings.google.fixed_keys = true,
             // kubelet/klog style: --v=3, -v=3, --v 3; and -v, -vv, --verbose.
             "--v" | "-v" if inline.is_some() || flag == "--v" => {
                 let text = value(flag)?;
@@ -158,6 +176,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
         }
     }
 
+    settings.google.validate()?;
     let command = if help {
         Command::Help
     } else if version {
@@ -356,6 +375,26 @@ OPTIONS
   --timeout DUR                 Deadline for the whole run, at most {max}. Default {timeout}.
   -v, --v=N                     More detail on stderr (kubelet shows it when a run fails).
   -h, --help                    This text.       --version   Print the version.
+
+GOOGLE (gcr.io, *.gcr.io, *-docker.pkg.dev, container.cloud.google.com)
+  --authFlow gcr|dockercfg|dockercfg-url
+                                gcr (default): an access token of the node's service
+                                account (metadata server; GOOGLE_APPLICATION_CREDENTIALS key
+                                file first when set) or of the pod (workload identity).
+                                dockercfg[-url]: a .dockercfg from instance attribute
+                                google-dockercfg[-url], for any registry it lists.
+  --identity-provider URL --project-id ID
+                                GKE workload identity: pods whose service account is
+                                annotated iam.gke.io/enable-wi-image-pull: \"true\" pull as
+                                themselves (STS audience identitynamespace:ID.svc.id.goog:URL).
+  --workload-identity-audience //iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/X
+                                Any workload identity pool: requests with a service-account
+                                token pull as the pod. With either style, the annotation
+                                iam.gke.io/gcp-service-account: EMAIL impersonates EMAIL.
+  --gcr-fixed-keys              Also answer under container.cloud.google.com, gcr.io,
+                                *.gcr.io and *.pkg.dev, as auth-provider-gcp did.
+  Environment: GCE_METADATA_HOST (metadata host[:port]), KUBE_SIDECAR_CACHE_DURATION and
+  KUBE_SIDECAR_CACHE_TYPE (image|registry|global) override cacheDuration / cacheKeyType.
 
 HOW A HOST IS SERVED (first that applies)
   1. a hostRules entry of --config matching the image

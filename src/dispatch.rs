@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::backend::anonymous::Anonymous;
 use crate::backend::cloud::{CloudBackend, CloudTarget};
 use crate::backend::file::{find_matches, DockerConfig, FileBackend};
+use crate::backend::gcr::{GcrBackend, GcrTarget, GoogleSettings};
 use crate::backend::{Backend, BackendKind};
 use crate::error::Result;
 use crate::hosts;
@@ -36,6 +37,8 @@ pub struct Settings {
     pub static_cache: Duration,
     /// `--cache-dir`: where tokens are kept between runs ([`crate::token_cache`]).
     pub cache_dir: Option<PathBuf>,
+    /// The Google backend's options (`--authFlow`, workload identity, `--gcr-fixed-keys`).
+    pub google: GoogleSettings,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             plugin_config: None,
             static_cache: DEFAULT_STATIC_CACHE,
             cache_dir: None,
+            google: GoogleSettings::default(),
         }
     }
 }
@@ -75,6 +79,11 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 RuleTarget::None => Box::new(Anonymous {
                     cache_for: settings.static_cache,
                 }),
+                RuleTarget::Gcr => Box::new(GcrBackend::new(
+                    GcrTarget::Rule,
+                    &settings.google,
+                    settings.static_cache,
+                )),
                 target => Box::new(CloudBackend {
                     kind: target.kind(),
                     target: CloudTarget::Rule(target.clone()),
@@ -109,6 +118,16 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
     }
 
     if let Some(registry) = hosts::classify(image.host()) {
+        if let hosts::CloudRegistry::Gcr(host) = &registry {
+            return Ok(Route {
+                reason: registry.reason(),
+                backend: Box::new(GcrBackend::new(
+                    GcrTarget::Host(host.clone()),
+                    &settings.google,
+                    settings.static_cache,
+                )),
+            });
+        }
         let kind = match registry {
             hosts::CloudRegistry::EcrPrivate(_) => BackendKind::Ecr,
             hosts::CloudRegistry::EcrPublic(_) => BackendKind::EcrPublic,
@@ -121,6 +140,23 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 kind,
                 target: CloudTarget::Host(registry),
             }),
+        });
+    }
+
+    // A Google dockercfg flow can hold credentials for any registry (the reference plugin
+    // served whatever kubelet's matchImages sent it); only then does an unclaimed host cost
+    // a metadata call.
+    if settings.google.flow.serves_any_host() {
+        return Ok(Route {
+            backend: Box::new(GcrBackend::new(
+                GcrTarget::AnyHost,
+                &settings.google,
+                settings.static_cache,
+            )),
+            reason: format!(
+                "--authFlow={} serves hosts nobody else claims from instance metadata",
+                settings.google.flow.as_str()
+            ),
         });
     }
 

@@ -68,12 +68,16 @@ pub fn client() -> Result<reqwest::Client> {
 }
 
 /// A client for plain-HTTP endpoints only (instance metadata servers): it skips loading the
-/// trust store, which costs milliseconds, and refuses HTTPS.
+/// trust store, which costs milliseconds, and refuses HTTPS. It never uses a proxy: metadata
+/// servers are link-local, a proxy cannot reach them, and `HTTP_PROXY` on a node without a
+/// matching `NO_PROXY` entry must not break node identity (Google's and AWS's own metadata
+/// clients bypass proxies the same way).
 pub fn plain_client() -> Result<reqwest::Client> {
     build(None)
 }
 
 fn build(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
+    let plain = tls.is_none();
     let tls = match tls {
         Some(config) => (*config).clone(),
         None => {
@@ -86,7 +90,9 @@ fn build(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
                 .with_no_client_auth()
         }
     };
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    let builder = if plain { builder.no_proxy() } else { builder };
+    builder
         .use_preconfigured_tls(tls)
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())

@@ -18,6 +18,7 @@ use crate::protocol::{AuthConfig, CacheKeyType, Request};
 pub mod anonymous;
 pub mod cloud;
 pub mod file;
+pub mod gcr;
 
 /// The backend names shown by `check` and accepted in host rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

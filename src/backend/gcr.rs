@@ -1,0 +1,954 @@
+//! The `gcr` backend: Google Container Registry, Artifact Registry and
+//! `container.cloud.google.com`, as a drop-in for the reference `auth-provider-gcp`.
+//!
+//! Flows (`--authFlow`):
+//! - `gcr` (default): an OAuth access token, sent as username `_token`. Whose token:
+//!   1. the pod's, through workload identity, when the kubelet config and the pod opted in
+//!      ([`plan`]): STS exchange of the pod's service-account token ([`sts`]), then, when the
+//!      service account is annotated `iam.gke.io/gcp-service-account`, that Google service
+//!      account's token via IAM Credentials. An opted-in pod whose exchange fails gets an
+//!      error, never the node's token;
+//!   2. else the node's: a key file named by `GOOGLE_APPLICATION_CREDENTIALS` if set
+//!      ([`keyfile`]), else the metadata server ([`metadata`]), and only when that server is
+//!      unreachable (off GCE) gcloud's ADC file as the last resort.
+//! - `dockercfg` / `dockercfg-url`: a legacy `.dockercfg` from instance metadata
+//!   ([`dockercfg`]). These credentials can be for any registry, so with these flows the
+//!   router also sends hosts nobody else claims here (see [`crate::dispatch`]).
+//!
+//! Differences from the reference, on purpose: `cacheDuration` is half the token's remaining
+//! life instead of `0s` (which made kubelet hit the metadata server on every pull), the
+//! cache type defaults to `Registry`, failures are errors naming registry, flow and identity
+//! instead of an empty answer, the four fixed auth keys only come with `--gcr-fixed-keys`, and
+//! every network step is bounded. `KUBE_SIDECAR_CACHE_DURATION` / `KUBE_SIDECAR_CACHE_TYPE` are
+//! read exactly as the reference reads them, so existing node configs keep their meaning.
+
+pub mod dockercfg;
+pub mod keyfile;
+pub mod metadata;
+pub mod sts;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::file::{find_matches, DockerConfig, Match};
+use super::{Backend, BackendKind, Credentials, FetchContext};
+use crate::annotations::{GKE_ENABLE_WI_IMAGE_PULL, GKE_GCP_SERVICE_ACCOUNT};
+use crate::deadline::Deadline;
+use crate::duration::{format_go_duration, parse_go_duration};
+use crate::error::{Error, Result};
+use crate::hosts::{GcrHost, GcrKind};
+use crate::image::ImageRef;
+use crate::lifetime::Lifetime;
+use crate::log;
+use crate::protocol::{AuthConfig, CacheKeyType, Request};
+use crate::secret::Secret;
+use crate::{http, runtime};
+use keyfile::{KeyFile, CREDENTIALS_ENV};
+use metadata::{AccessToken, Metadata, MetadataError};
+
+/// The backend's name in messages.
+const NAME: &str = "gcr";
+/// The username Google registries expect with an OAuth access token.
+pub const USERNAME: &str = "_token";
+/// The reference plugin's fixed auth keys, sent with `--gcr-fixed-keys`.
+pub const FIXED_KEYS: [&str; 4] = [
+    "container.cloud.google.com",
+    "gcr.io",
+    "*.gcr.io",
+    "*.pkg.dev",
+];
+/// The reference's override of `cacheDuration` (Go duration text).
+pub const CACHE_DURATION_ENV: &str = "KUBE_SIDECAR_CACHE_DURATION";
+/// The reference's override of `cacheKeyType` (`image`, `registry`, `global`).
+pub const CACHE_TYPE_ENV: &str = "KUBE_SIDECAR_CACHE_TYPE";
+
+/// `--authFlow`: where the credentials come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AuthFlow {
+    /// An OAuth access token (node or pod identity).
+    #[default]
+    Gcr,
+    /// Instance attribute `google-dockercfg`.
+    DockerCfg,
+    /// The URL in instance attribute `google-dockercfg-url`.
+    DockerCfgUrl,
+}
+
+impl AuthFlow {
+    /// Parses the flag value (the reference's spelling).
+    pub fn parse(text: &str) -> Option<AuthFlow> {
+        match text {
+            "gcr" => Some(AuthFlow::Gcr),
+            "dockercfg" => Some(AuthFlow::DockerCfg),
+            "dockercfg-url" => Some(AuthFlow::DockerCfgUrl),
+            _ => None,
+        }
+    }
+
+    /// The flag value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFlow::Gcr => "gcr",
+            AuthFlow::DockerCfg => "dockercfg",
+            AuthFlow::DockerCfgUrl => "dockercfg-url",
+        }
+    }
+
+    /// Whether the flow's credentials can be for any registry, not only Google's.
+    pub fn serves_any_host(self) -> bool {
+        self != AuthFlow::Gcr
+    }
+}
+
+/// The Google options of the command line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GoogleSettings {
+    /// `--authFlow`.
+    pub flow: AuthFlow,
+    /// `--identity-provider`: the cluster's OIDC issuer as registered with Google (GKE style).
+    pub identity_provider: Option<String>,
+    /// `--project-id`: the project of the workload identity pool `<project>.svc.id.goog`.
+    pub project_id: Option<String>,
+    /// `--workload-identity-audience`: the full provider name of any workload identity pool.
+    pub workload_identity_audience: Option<String>,
+    /// `--gcr-fixed-keys`: also answer under the reference's four fixed patterns.
+    pub fixed_keys: bool,
+}
+
+impl GoogleSettings {
+    /// Cross-flag checks, run once the command line is parsed, so a broken kubelet config
+    /// shows up in `validate-config` rather than at the first pull.
+    pub fn validate(&self) -> Result<()> {
+        match (&self.identity_provider, &self.project_id) {
+            (Some(_), None) => {
+                return Err(Error::Usage(
+                    "--identity-provider needs --project-id (the pool is <project>.svc.id.goog)"
+                        .into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::Usage(
+                    "--project-id needs --identity-provider".into(),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(audience) = &self.workload_identity_audience {
+            if self.identity_provider.is_some() {
+                return Err(Error::Usage(
+                    "--workload-identity-audience replaces --identity-provider/--project-id; \
+                     give one or the other"
+                        .into(),
+                ));
+            }
+            check_pool_audience(audience).map_err(Error::Usage)?;
+        }
+        Ok(())
+    }
+
+    /// The STS audience and whether pods must opt in with the GKE annotation; `None` when
+    /// workload identity is not configured.
+    fn workload_identity(&self) -> Option<(String, bool)> {
+        if let Some(audience) = &self.workload_identity_audience {
+            return Some((audience.clone(), false));
+        }
+        match (&self.identity_provider, &self.project_id) {
+            (Some(provider), Some(project)) => Some((
+                format!("identitynamespace:{project}.svc.id.goog:{provider}"),
+                true,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// `//iam.googleapis.com/projects/N/locations/L/workloadIdentityPools/P/providers/X`.
+pub fn check_pool_audience(audience: &str) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = audience.split('/').collect();
+    let shape = [
+        "",
+        "",
+        "iam.googleapis.com",
+        "projects",
+        "*",
+        "locations",
+        "*",
+        "workloadIdentityPools",
+        "*",
+        "providers",
+        "*",
+    ];
+    let ok = parts.len() == shape.len()
+        && parts.iter().zip(shape).all(|(part, want)| {
+            if want == "*" {
+                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            } else {
+                *part == want
+            }
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--workload-identity-audience {audience:?} is not \
+             //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER"
+        ))
+    }
+}
+
+/// What the backend serves.
+#[derive(Debug, Clone)]
+pub enum GcrTarget {
+    /// A Google registry host.
+    Host(GcrHost),
+    /// A host a `--config` rule sent here (a mirror taking Google tokens).
+    Rule,
+    /// Any host, because a dockercfg flow can hold credentials for it.
+    AnyHost,
+}
+
+/// The Google backend; see the module docs.
+#[derive(Debug, Clone)]
+pub struct GcrBackend {
+    /// What it serves.
+    pub target: GcrTarget,
+    /// The Google options.
+    pub settings: GoogleSettings,
+    /// How long kubelet may cache dockercfg entries, which carry no expiry.
+    pub static_cache: Duration,
+}
+
+/// Whose credentials a request gets: decided from the options and the request alone, before
+/// any network call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// The node's identity.
+    NodeToken,
+    /// The pod's identity through workload identity.
+    Pod {
+        /// STS audience.
+        audience: String,
+        /// Google service account to impersonate.
+        impersonate: Option<String>,
+        /// The pod's service-account token.
+        subject: Secret<String>,
+    },
+    /// Instance attribute `google-dockercfg`.
+    DockerCfg,
+    /// The URL in instance attribute `google-dockercfg-url`.
+    DockerCfgUrl,
+}
+
+/// Decides the [`Plan`]. GKE style needs the annotation `iam.gke.io/enable-wi-image-pull`
+/// exactly `"true"`, as the reference; a pool audience applies to every request carrying a
+/// service-account token, since kubelet sends one only when the provider's `tokenAttributes`
+/// ask for it. An opted-in request without a token is an error, not a silent fallback.
+pub fn plan(settings: &GoogleSettings, request: &Request) -> std::result::Result<Plan, String> {
+    match settings.flow {
+        AuthFlow::DockerCfg => return Ok(Plan::DockerCfg),
+        AuthFlow::DockerCfgUrl => return Ok(Plan::DockerCfgUrl),
+        AuthFlow::Gcr => {}
+    }
+    let Some((audience, needs_annotation)) = settings.workload_identity() else {
+        return Ok(Plan::NodeToken);
+    };
+    let annotations = &request.service_account_annotations;
+    if needs_annotation {
+        match annotations
+            .get(GKE_ENABLE_WI_IMAGE_PULL)
+            .map(String::as_str)
+        {
+            Some("true") => {}
+            other => {
+                if let Some(value) = other {
+                    log::info(1, || {
+                        format!(
+                            "{GKE_ENABLE_WI_IMAGE_PULL}={value:?} is not \"true\": node identity"
+                        )
+                    });
+                }
+                return Ok(Plan::NodeToken);
+            }
+        }
+    }
+    let subject = match &request.service_account_token {
+        Some(token) if !token.is_empty() => token.clone(),
+        _ if needs_annotation => {
+            return Err(format!(
+                "the service account opted in with {GKE_ENABLE_WI_IMAGE_PULL}=true but kubelet \
+                 sent no service-account token (add tokenAttributes to the provider config)"
+            ))
+        }
+        _ => return Ok(Plan::NodeToken),
+    };
+    let impersonate = match annotations.get(GKE_GCP_SERVICE_ACCOUNT) {
+        Some(email) if !email.trim().is_empty() => {
+            let email = email.trim().to_string();
+            sts::check_service_account(&email)
+                .map_err(|m| format!("annotation {GKE_GCP_SERVICE_ACCOUNT}: {m}"))?;
+            Some(email)
+        }
+        _ => None,
+    };
+    Ok(Plan::Pod {
+        audience,
+        impersonate,
+        subject,
+    })
+}
+
+/// `KUBE_SIDECAR_*` overrides, read as the reference reads them: unset or empty means "not
+/// set"; an unknown value is an error (the reference fails the whole response too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheOverrides {
+    /// `KUBE_SIDECAR_CACHE_DURATION`.
+    pub duration: Option<Duration>,
+    /// `KUBE_SIDECAR_CACHE_TYPE`.
+    pub key_type: Option<CacheKeyType>,
+}
+
+impl CacheOverrides {
+    /// From the process environment.
+    pub fn from_env() -> std::result::Result<CacheOverrides, String> {
+        let get = |name: &str| std::env::var(name).ok();
+        CacheOverrides::parse(
+            get(CACHE_DURATION_ENV).as_deref(),
+            get(CACHE_TYPE_ENV).as_deref(),
+        )
+    }
+
+    /// From the two values.
+    pub fn parse(
+        duration: Option<&str>,
+        key_type: Option<&str>,
+    ) -> std::result::Result<CacheOverrides, String> {
+        let duration = match duration.filter(|d| !d.is_empty()) {
+            None => None,
+            Some(text) => {
+                let nanos =
+                    parse_go_duration(text).map_err(|e| format!("{CACHE_DURATION_ENV}: {e}"))?;
+                let nanos = u64::try_from(nanos)
+                    .map_err(|_| format!("{CACHE_DURATION_ENV}={text:?} must not be negative"))?;
+                Some(Duration::from_nanos(nanos))
+            }
+        };
+        let key_type = match key_type.filter(|t| !t.is_empty()) {
+            None => None,
+            Some("image") => Some(CacheKeyType::Image),
+            Some("registry") => Some(CacheKeyType::Registry),
+            Some("global") => Some(CacheKeyType::Global),
+            Some(other) => {
+                return Err(format!(
+                    "{CACHE_TYPE_ENV}={other:?}: choose image, registry or global"
+                ))
+            }
+        };
+        Ok(CacheOverrides { duration, key_type })
+    }
+}
+
+/// What a flow produced.
+enum Outcome {
+    Token {
+        token: AccessToken,
+        identity: String,
+    },
+    Entries {
+        matches: Vec<Match>,
+        source: String,
+    },
+}
+
+impl GcrBackend {
+    /// The backend for `target` with the router's settings.
+    pub fn new(target: GcrTarget, settings: &GoogleSettings, static_cache: Duration) -> GcrBackend {
+        GcrBackend {
+            target,
+            settings: settings.clone(),
+            static_cache,
+        }
+    }
+
+    async fn run(
+        &self,
+        plan: &Plan,
+        image: &ImageRef,
+        deadline: Deadline,
+    ) -> std::result::Result<Outcome, String> {
+        let flow = self.settings.flow.as_str();
+        match plan {
+            Plan::NodeToken => node_token(deadline)
+                .await
+                .map(|(token, identity)| Outcome::Token { token, identity }),
+            Plan::Pod {
+                audience,
+                impersonate,
+                subject,
+            } => {
+                let who = format!("flow {flow}, workload identity (audience {audience})");
+                let client = http::client().map_err(|e| format!("{who}: {e}"))?;
+                let federated = sts::exchange(&client, deadline, audience, subject)
+                    .await
+                    .map_err(|m| format!("{who}: {m}"))?;
+                match impersonate {
+                    None => Ok(Outcome::Token {
+                        token: federated,
+                        identity: format!("workload identity principal (audience {audience})"),
+                    }),
+                    Some(email) => {
+                        let token = sts::impersonate(&client, deadline, &federated.token, email)
+                            .await
+                            .map_err(|m| {
+                                format!("{who}, impersonating service account {email}: {m}")
+                            })?;
+                        Ok(Outcome::Token {
+                            token,
+                            identity: format!(
+                                "service account {email} via workload identity (audience {audience})"
+                            ),
+                        })
+                    }
+                }
+            }
+            Plan::DockerCfg | Plan::DockerCfgUrl => {
+                let host = metadata::host_from_env().map_err(|m| format!("flow {flow}: {m}"))?;
+                let md = Metadata::new(host).map_err(|e| format!("flow {flow}: {e}"))?;
+                let config: DockerConfig = if *plan == Plan::DockerCfg {
+                    dockercfg::from_attribute(&md, deadline).await
+                } else {
+                    dockercfg::from_url(&md, deadline).await
+                }
+                .map_err(|m| format!("flow {flow}: {m}"))?;
+                let source = config.path.display().to_string();
+                Ok(Outcome::Entries {
+                    matches: find_matches(std::slice::from_ref(&config), image),
+                    source,
+                })
+            }
+        }
+    }
+
+    fn credentials(
+        &self,
+        outcome: Outcome,
+        image: &ImageRef,
+        overrides: CacheOverrides,
+    ) -> Credentials {
+        match outcome {
+            Outcome::Token { token, identity } => {
+                let auth = AuthConfig {
+                    username: USERNAME.to_string(),
+                    password: token.token,
+                };
+                let mut keys = vec![image.registry().to_string()];
+                if self.settings.fixed_keys {
+                    keys.extend(FIXED_KEYS.iter().map(|k| k.to_string()));
+                }
+                Credentials {
+                    auth: keys.into_iter().map(|k| (k, auth.clone())).collect(),
+                    cache_key_type: overrides.key_type.unwrap_or(CacheKeyType::Registry),
+                    lifetime: overrides
+                        .duration
+                        .map_or(Lifetime::ExpiresAt(token.expires_at), Lifetime::CacheFor),
+                    identity,
+                }
+            }
+            Outcome::Entries { matches, source } => {
+                // As in the file backend: a key with a path covers only part of a registry.
+                let narrow = matches.iter().any(|m| m.key.contains('/'));
+                let auth: BTreeMap<String, AuthConfig> =
+                    matches.into_iter().map(|m| (m.key, m.auth)).collect();
+                Credentials {
+                    auth,
+                    cache_key_type: overrides.key_type.unwrap_or(if narrow {
+                        CacheKeyType::Image
+                    } else {
+                        CacheKeyType::Registry
+                    }),
+                    lifetime: Lifetime::CacheFor(overrides.duration.unwrap_or(self.static_cache)),
+                    identity: source,
+                }
+            }
+        }
+    }
+}
+
+/// The node's token: key file, else metadata server, else (metadata unreachable) ADC file.
+async fn node_token(deadline: Deadline) -> std::result::Result<(AccessToken, String), String> {
+    if let Some(path) = keyfile::path_from_env() {
+        let key = KeyFile::load(&path).map_err(|m| format!("flow gcr, {CREDENTIALS_ENV}: {m}"))?;
+        let identity = format!(
+            "service account {} (key file {})",
+            key.client_email,
+            path.display()
+        );
+        let token = key
+            .token(deadline)
+            .await
+            .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
+        return Ok((token, identity));
+    }
+    let host = metadata::host_from_env().map_err(|m| format!("flow gcr: {m}"))?;
+    let md = Metadata::new(host).map_err(|e| format!("flow gcr: {e}"))?;
+    let email = match md.email(deadline).await {
+        Ok(email) => email,
+        Err(MetadataError::Unreachable(cause)) => {
+            return adc_fallback(deadline, md.host(), &cause).await
+        }
+        Err(e) => {
+            return Err(format!(
+                "flow gcr, metadata server {}: default service account email: {e}",
+                md.host()
+            ))
+        }
+    };
+    let identity = format!("service account {email} (metadata server {})", md.host());
+    let token = md
+        .token(deadline)
+        .await
+        .map_err(|e| format!("flow gcr, {identity}: access token: {e}"))?;
+    Ok((token, identity))
+}
+
+/// Off GCE with no key file: gcloud's ADC file, if there is one.
+async fn adc_fallback(
+    deadline: Deadline,
+    host: &str,
+    cause: &str,
+) -> std::result::Result<(AccessToken, String), String> {
+    let unreachable = format!(
+        "flow gcr: metadata server {host} is unreachable ({cause}); off GCE, set \
+         {CREDENTIALS_ENV} to a service-account key file"
+    );
+    let Some(path) = keyfile::adc_path().filter(|p| p.is_file()) else {
+        return Err(unreachable);
+    };
+    log::info(1, || {
+        format!(
+            "metadata server {host} unreachable; using gcloud ADC file {}",
+            path.display()
+        )
+    });
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{unreachable}; gcloud ADC file {}: {e}", path.display()))?;
+    let kind = keyfile::file_type(&text)
+        .map_err(|m| format!("{unreachable}; gcloud ADC file {}: {m}", path.display()))?;
+    match kind.as_str() {
+        "service_account" => {
+            let key = KeyFile::parse(&path, text).map_err(|m| format!("flow gcr: {m}"))?;
+            let identity = format!(
+                "service account {} (gcloud ADC file {})",
+                key.client_email,
+                path.display()
+            );
+            let token = key
+                .token(deadline)
+                .await
+                .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
+            Ok((token, identity))
+        }
+        "authorized_user" => {
+            let identity = format!("gcloud user credentials (ADC file {})", path.display());
+            let token = keyfile::adc_user_token()
+                .await
+                .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
+            Ok((token, identity))
+        }
+        other => Err(format!(
+            "{unreachable}; gcloud ADC file {} has type {other:?}, which this plugin does not use",
+            path.display()
+        )),
+    }
+}
+
+impl Backend for GcrBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Gcr
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let mut facts = Vec::new();
+        match &self.target {
+            GcrTarget::Host(h) => facts.push((
+                "service",
+                match &h.kind {
+                    GcrKind::ContainerRegistry => "Container Registry".to_string(),
+                    GcrKind::ArtifactRegistry { location } => {
+                        format!("Artifact Registry, location {location}")
+                    }
+                    GcrKind::ContainerCloud => "container.cloud.google.com".to_string(),
+                },
+            )),
+            GcrTarget::Rule => {}
+            GcrTarget::AnyHost => facts.push((
+                "served by",
+                format!(
+                    "--authFlow={}: its .dockercfg may hold any registry",
+                    self.settings.flow.as_str()
+                ),
+            )),
+        }
+        let md_host = metadata::host_from_env().unwrap_or_else(|m| m);
+        let flow = match self.settings.flow {
+            AuthFlow::Gcr => "gcr (OAuth access token, username _token)".to_string(),
+            AuthFlow::DockerCfg => format!(
+                "dockercfg (instance attribute {} from metadata server {md_host})",
+                dockercfg::DOCKERCFG_ATTRIBUTE
+            ),
+            AuthFlow::DockerCfgUrl => format!(
+                "dockercfg-url (URL in instance attribute {} from metadata server {md_host})",
+                dockercfg::DOCKERCFG_URL_ATTRIBUTE
+            ),
+        };
+        facts.push(("flow", flow));
+        if self.settings.flow == AuthFlow::Gcr {
+            let node = match keyfile::path_from_env() {
+                Some(path) => format!(
+                    "service-account key file {} ({CREDENTIALS_ENV})",
+                    path.display()
+                ),
+                None => {
+                    let adc = keyfile::adc_path()
+                        .map(|p| format!("; if unreachable, gcloud ADC file {}", p.display()))
+                        .unwrap_or_default();
+                    format!("default service account of metadata server {md_host}{adc}")
+                }
+            };
+            facts.push(("node identity", node));
+            if let Some((audience, needs_annotation)) = self.settings.workload_identity() {
+                let who = if needs_annotation {
+                    format!("pods whose service account has {GKE_ENABLE_WI_IMAGE_PULL}: \"true\"")
+                } else {
+                    "requests carrying a service-account token".to_string()
+                };
+                facts.push((
+                    "workload identity",
+                    format!(
+                        "{who}: STS audience {audience}; {GKE_GCP_SERVICE_ACCOUNT} selects a \
+                         service account to impersonate (check sends no pod token)"
+                    ),
+                ));
+            }
+            let mut keys = "the image's registry".to_string();
+            if self.settings.fixed_keys {
+                keys.push_str(" and ");
+                keys.push_str(&FIXED_KEYS.join(", "));
+            }
+            facts.push(("auth keys", keys));
+        }
+        match CacheOverrides::from_env() {
+            Ok(o) => {
+                let duration = match (o.duration, self.settings.flow) {
+                    (Some(d), _) => format!("{} ({CACHE_DURATION_ENV})", format_go_duration(d)),
+                    (None, AuthFlow::Gcr) => "half the token's remaining life".to_string(),
+                    (None, _) => format_go_duration(self.static_cache),
+                };
+                let key_type = o
+                    .key_type
+                    .map(|t| format!("{} ({CACHE_TYPE_ENV})", t.as_str()))
+                    .unwrap_or_else(|| "Registry".to_string());
+                facts.push(("cache", format!("{key_type} for {duration}")));
+            }
+            Err(m) => facts.push(("cache", format!("INVALID: {m}"))),
+        }
+        facts
+    }
+
+    fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials> {
+        let registry = ctx.image.registry();
+        let flow = self.settings.flow.as_str();
+        // Checked before any network call, so a typo fails fast and costs no token.
+        let overrides = CacheOverrides::from_env().map_err(Error::Config)?;
+        let plan = plan(&self.settings, ctx.request)
+            .map_err(|m| Error::backend(NAME, registry, format!("flow {flow}: {m}")))?;
+        let whom = match &plan {
+            Plan::Pod { audience, .. } => format!("workload identity (audience {audience})"),
+            Plan::NodeToken => "node identity".to_string(),
+            Plan::DockerCfg | Plan::DockerCfgUrl => "instance metadata".to_string(),
+        };
+        let outcome = runtime::block_on(
+            ctx.deadline,
+            || {
+                Error::backend(
+                    NAME,
+                    registry,
+                    format!("flow {flow}, {whom}: no answer before the run's deadline (--timeout)"),
+                )
+            },
+            async {
+                self.run(&plan, ctx.image, ctx.deadline)
+                    .await
+                    .map_err(|m| Error::backend(NAME, registry, m))
+            },
+        )?;
+        Ok(self.credentials(outcome, ctx.image, overrides))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ApiVersion;
+
+    fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
+        Request {
+            api_version: ApiVersion::V1,
+            image: "gcr.io/p/app".into(),
+            service_account_token: token.map(|t| Secret::new(t.to_string())),
+            service_account_annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn gke() -> GoogleSettings {
+        GoogleSettings {
+            identity_provider: Some(
+                "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c".into(),
+            ),
+            project_id: Some("p".into()),
+            ..Default::default()
+        }
+    }
+
+    const POOL: &str =
+        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
+
+    #[test]
+    fn gke_style_needs_the_annotation_exactly_true() {
+        let s = gke();
+        let audience = "identitynamespace:p.svc.id.goog:https://container.googleapis.com/v1/projects/p/locations/l/clusters/c";
+        assert_eq!(
+            plan(
+                &s,
+                &request(Some("jwt"), &[(GKE_ENABLE_WI_IMAGE_PULL, "true")])
+            )
+            .unwrap(),
+            Plan::Pod {
+                audience: audience.into(),
+                impersonate: None,
+                subject: Secret::new("jwt".into())
+            }
+        );
+        for value in ["True", "yes", ""] {
+            assert_eq!(
+                plan(
+                    &s,
+                    &request(Some("jwt"), &[(GKE_ENABLE_WI_IMAGE_PULL, value)])
+                )
+                .unwrap(),
+                Plan::NodeToken
+            );
+        }
+        assert_eq!(
+            plan(&s, &request(Some("jwt"), &[])).unwrap(),
+            Plan::NodeToken
+        );
+        // Opted in without a token: an error, never the node's token.
+        let e = plan(&s, &request(None, &[(GKE_ENABLE_WI_IMAGE_PULL, "true")])).unwrap_err();
+        assert!(e.contains("tokenAttributes"), "{e}");
+        // Without the flags nothing is exchanged.
+        assert_eq!(
+            plan(
+                &GoogleSettings::default(),
+                &request(Some("jwt"), &[(GKE_ENABLE_WI_IMAGE_PULL, "true")])
+            )
+            .unwrap(),
+            Plan::NodeToken
+        );
+    }
+
+    #[test]
+    fn pool_audience_applies_to_requests_with_a_token_and_impersonates() {
+        let s = GoogleSettings {
+            workload_identity_audience: Some(POOL.into()),
+            ..Default::default()
+        };
+        assert_eq!(plan(&s, &request(None, &[])).unwrap(), Plan::NodeToken);
+        assert_eq!(
+            plan(
+                &s,
+                &request(
+                    Some("jwt"),
+                    &[(GKE_GCP_SERVICE_ACCOUNT, "puller@p.iam.gserviceaccount.com")]
+                )
+            )
+            .unwrap(),
+            Plan::Pod {
+                audience: POOL.into(),
+                impersonate: Some("puller@p.iam.gserviceaccount.com".into()),
+                subject: Secret::new("jwt".into())
+            }
+        );
+        let e = plan(
+            &s,
+            &request(Some("jwt"), &[(GKE_GCP_SERVICE_ACCOUNT, "x/y")]),
+        )
+        .unwrap_err();
+        assert!(e.contains(GKE_GCP_SERVICE_ACCOUNT), "{e}");
+    }
+
+    #[test]
+    fn dockercfg_flows_ignore_workload_identity() {
+        let mut s = gke();
+        s.flow = AuthFlow::DockerCfgUrl;
+        assert_eq!(
+            plan(
+                &s,
+                &request(Some("jwt"), &[(GKE_ENABLE_WI_IMAGE_PULL, "true")])
+            )
+            .unwrap(),
+            Plan::DockerCfgUrl
+        );
+    }
+
+    #[test]
+    fn flag_combinations_are_checked() {
+        assert!(gke().validate().is_ok());
+        assert!(GoogleSettings::default().validate().is_ok());
+        let mut s = gke();
+        s.project_id = None;
+        assert!(s.validate().is_err());
+        let mut s = gke();
+        s.workload_identity_audience = Some(POOL.into());
+        assert!(s.validate().is_err());
+        let s = GoogleSettings {
+            workload_identity_audience: Some(POOL.into()),
+            ..Default::default()
+        };
+        assert!(s.validate().is_ok());
+        for bad in [
+            "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool",
+            "https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/x",
+            "//iam.googleapis.com/projects//locations/global/workloadIdentityPools/p/providers/x",
+        ] {
+            assert!(check_pool_audience(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            AuthFlow::parse("dockercfg-url"),
+            Some(AuthFlow::DockerCfgUrl)
+        );
+        assert_eq!(AuthFlow::parse("GCR"), None);
+    }
+
+    #[test]
+    fn reference_command_lines_parse() {
+        let parse = |program: &str, args: &[&str]| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            crate::cli::parse_args(program, &args)
+        };
+        let inv = parse(
+            "auth-provider-gcp",
+            &["get-credentials", "--authFlow", "dockercfg-url", "--v=3"],
+        )
+        .unwrap();
+        assert_eq!(inv.command, crate::cli::Command::Serve);
+        assert_eq!(inv.settings.google.flow, AuthFlow::DockerCfgUrl);
+        assert_eq!(inv.verbosity, 3);
+        let inv = parse(
+            "auth-provider-gcp",
+            &[
+                "get-credentials",
+                "--authFlow=gcr",
+                "--identity-provider=https://container.googleapis.com/v1/projects/p/locations/l/clusters/c",
+                "--project-id",
+                "p",
+                "--gcr-fixed-keys",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.settings.google.project_id.as_deref(), Some("p"));
+        assert!(inv.settings.google.fixed_keys);
+        let inv = parse(
+            "cloud-credential-provider",
+            &["--workload-identity-audience", POOL],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.google.workload_identity_audience.as_deref(),
+            Some(POOL)
+        );
+        for bad in [
+            &["--authFlow=oauth"][..],
+            &["--project-id=p"][..],
+            &["--identity-provider="][..],
+            &["--workload-identity-audience=projects/1"][..],
+        ] {
+            assert!(
+                matches!(parse("auth-provider-gcp", bad), Err(Error::Usage(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sidecar_overrides_read_as_the_reference() {
+        assert_eq!(
+            CacheOverrides::parse(None, None).unwrap(),
+            CacheOverrides::default()
+        );
+        assert_eq!(
+            CacheOverrides::parse(Some(""), Some("")).unwrap(),
+            CacheOverrides::default()
+        );
+        let o = CacheOverrides::parse(Some("1h30m"), Some("global")).unwrap();
+        assert_eq!(o.duration, Some(Duration::from_secs(5400)));
+        assert_eq!(o.key_type, Some(CacheKeyType::Global));
+        assert_eq!(
+            CacheOverrides::parse(Some("0s"), Some("image")).unwrap(),
+            CacheOverrides {
+                duration: Some(Duration::ZERO),
+                key_type: Some(CacheKeyType::Image)
+            }
+        );
+        assert!(CacheOverrides::parse(Some("10"), None).is_err());
+        assert!(CacheOverrides::parse(Some("-1m"), None).is_err());
+        assert!(CacheOverrides::parse(None, Some("Registry")).is_err());
+    }
+
+    #[test]
+    fn token_answers_use_the_registry_and_optionally_the_fixed_keys() {
+        let image = ImageRef::parse("europe-docker.pkg.dev/p/r/app").unwrap();
+        let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(7200);
+        let outcome = || Outcome::Token {
+            token: AccessToken {
+                token: Secret::new("ya29.t".into()),
+                expires_at: at,
+            },
+            identity: "sa@p.iam.gserviceaccount.com".into(),
+        };
+        let mut backend = GcrBackend::new(
+            GcrTarget::Rule,
+            &GoogleSettings::default(),
+            Duration::from_secs(300),
+        );
+        let c = backend.credentials(outcome(), &image, CacheOverrides::default());
+        assert_eq!(c.auth.keys().collect::<Vec<_>>(), ["europe-docker.pkg.dev"]);
+        assert_eq!(c.auth["europe-docker.pkg.dev"].username, "_token");
+        assert_eq!(c.auth["europe-docker.pkg.dev"].password.expose(), "ya29.t");
+        assert_eq!(c.cache_key_type, CacheKeyType::Registry);
+        assert_eq!(c.lifetime, Lifetime::ExpiresAt(at));
+        backend.settings.fixed_keys = true;
+        let c = backend.credentials(
+            outcome(),
+            &image,
+            CacheOverrides {
+                duration: Some(Duration::from_secs(60)),
+                key_type: Some(CacheKeyType::Image),
+            },
+        );
+        assert_eq!(
+            c.auth.keys().collect::<Vec<_>>(),
+            [
+                "*.gcr.io",
+                "*.pkg.dev",
+                "container.cloud.google.com",
+                "europe-docker.pkg.dev",
+                "gcr.io"
+            ]
+        );
+        assert_eq!(c.cache_key_type, CacheKeyType::Image);
+        assert_eq!(c.lifetime, Lifetime::CacheFor(Duration::from_secs(60)));
+    }
+}

@@ -1,0 +1,472 @@
+//! The gcr backend against a fake metadata server on loopback, reached through
+//! `GCE_METADATA_HOST` as Google's client libraries allow: the node-token flow, the dockercfg
+//! flows, key files, the `KUBE_SIDECAR_*` overrides, the failure paths, and that nothing talks
+//! to the metadata server when the request does not need it.
+
+mod google_common;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use google_common::{
+    assert_failed, go_seconds, key_file, provider, provider_as, response, Fake, API_V1, EMAIL_PATH,
+    TOKEN_PATH,
+};
+use serde_json::{json, Value};
+use support::{base64_encode, kubelet_request, random_token, run, write_private_file, TempDir};
+
+const EMAIL: &str = "node-puller@proj.iam.gserviceaccount.com";
+
+struct Node {
+    fake: Fake,
+    token: String,
+    home: TempDir,
+}
+
+impl Node {
+    fn new(extra: &[(&str, &str)]) -> Node {
+        let token = format!("ya29.{}", random_token(40));
+        let mut options = vec![("token", token.as_str()), ("email", EMAIL)];
+        options.extend_from_slice(extra);
+        Node {
+            fake: Fake::start(&options),
+            token,
+            home: TempDir::new("google-home"),
+        }
+    }
+
+    fn run(&self, args: &[&str], image: &str, env: &[(&str, &str)]) -> support::Ran {
+        let host = self.fake.host();
+        let mut all = vec![("GCE_METADATA_HOST", host.as_str())];
+        all.extend_from_slice(env);
+        run(
+            provider(args, self.home.path(), &all),
+            kubelet_request(API_V1, image).as_bytes(),
+        )
+    }
+}
+
+fn auth(user: &str, password: &str) -> Value {
+    json!({"username": user, "password": password})
+}
+
+#[test]
+fn node_token_comes_from_the_metadata_server_with_the_flavor_header() {
+    let node = Node::new(&[("expires_in", "3600")]);
+    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    let r = response(&ran);
+    assert_eq!(r["kind"], "CredentialProviderResponse");
+    assert_eq!(r["apiVersion"], API_V1);
+    assert_eq!(r["cacheKeyType"], "Registry");
+    assert_eq!(r["auth"], json!({"gcr.io": auth("_token", &node.token)}));
+    let secs = go_seconds(r["cacheDuration"].as_str().unwrap());
+    assert!((1799..=1800).contains(&secs), "half of 3600 s: {secs}");
+
+    let requests = node.fake.requests();
+    let paths: Vec<&str> = requests
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, [EMAIL_PATH, TOKEN_PATH]);
+    for r in &requests {
+        assert_eq!(r["method"], "GET");
+        assert_eq!(r["headers"]["metadata-flavor"], "Google", "{r}");
+        assert_eq!(r["body"], "");
+    }
+}
+
+#[test]
+fn fixed_keys_and_artifact_registry_hosts() {
+    let node = Node::new(&[("expires_in", "120")]);
+    let r = response(&node.run(
+        &["--gcr-fixed-keys"],
+        "us-central1-docker.pkg.dev/proj/repo/app",
+        &[],
+    ));
+    let want = auth("_token", &node.token);
+    assert_eq!(
+        r["auth"],
+        json!({
+            "us-central1-docker.pkg.dev": want,
+            "container.cloud.google.com": want,
+            "gcr.io": want,
+            "*.gcr.io": want,
+            "*.pkg.dev": want,
+        })
+    );
+    let secs = go_seconds(r["cacheDuration"].as_str().unwrap());
+    assert!((59..=60).contains(&secs), "{secs}");
+}
+
+#[test]
+fn drop_in_name_accepts_the_reference_arguments() {
+    let node = Node::new(&[]);
+    let dir = TempDir::new("drop-in");
+    let link = dir.join("auth-provider-gcp");
+    std::os::unix::fs::symlink(support::PROVIDER_BIN, &link).unwrap();
+    let host = node.fake.host();
+    for args in [
+        &["get-credentials", "--authFlow=gcr", "--v=3"][..],
+        &["get-credentials", "--authFlow", "gcr"][..],
+    ] {
+        let cmd = provider_as(
+            &link,
+            args,
+            node.home.path(),
+            &[("GCE_METADATA_HOST", &host)],
+        );
+        let ran = run(
+            cmd,
+            kubelet_request(API_V1, "eu.gcr.io/proj/app").as_bytes(),
+        );
+        let r = response(&ran);
+        assert_eq!(r["auth"], json!({"eu.gcr.io": auth("_token", &node.token)}));
+        if args.contains(&"--v=3") {
+            assert!(ran.stderr.contains(EMAIL), "identity at -v: {}", ran.stderr);
+            assert!(!ran.stderr.contains(&node.token), "{}", ran.stderr);
+        }
+    }
+    // The reference's flag values are checked, not ignored.
+    let ran = node.run(&["--authFlow=metadata"], "gcr.io/p/a", &[]);
+    assert_failed(
+        &ran,
+        &["--authFlow", "gcr, dockercfg or dockercfg-url"],
+        &[],
+    );
+}
+
+#[test]
+fn kube_sidecar_variables_override_cache_type_and_duration() {
+    let node = Node::new(&[]);
+    let r = response(&node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[
+            ("KUBE_SIDECAR_CACHE_DURATION", "10m"),
+            ("KUBE_SIDECAR_CACHE_TYPE", "image"),
+        ],
+    ));
+    assert_eq!(r["cacheDuration"], "10m0s");
+    assert_eq!(r["cacheKeyType"], "Image");
+    let r = response(&node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[("KUBE_SIDECAR_CACHE_TYPE", "global")],
+    ));
+    assert_eq!(r["cacheKeyType"], "Global");
+    assert_ne!(r["cacheDuration"], "0s");
+
+    let before = node.fake.requests().len();
+    let ran = node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[("KUBE_SIDECAR_CACHE_TYPE", "Registry")],
+    );
+    assert_failed(
+        &ran,
+        &["KUBE_SIDECAR_CACHE_TYPE", "image, registry or global"],
+        &[],
+    );
+    let ran = node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[("KUBE_SIDECAR_CACHE_DURATION", "5")],
+    );
+    assert_failed(&ran, &["KUBE_SIDECAR_CACHE_DURATION"], &[]);
+    assert_eq!(
+        node.fake.requests().len(),
+        before,
+        "bad overrides cost no token"
+    );
+}
+
+#[test]
+fn no_metadata_request_when_the_request_does_not_need_one() {
+    let node = Node::new(&[]);
+    let r = response(&node.run(&[], "registry.example.com/team/app", &[]));
+    assert_eq!(r["auth"], json!({}));
+    let host = node.fake.host();
+    let env = [("GCE_METADATA_HOST", host.as_str())];
+    for args in [
+        &["check", "gcr.io/proj/app", "--offline"][..],
+        &[
+            "check",
+            "europe-docker.pkg.dev/p/r/a",
+            "--offline",
+            "-o",
+            "json",
+        ][..],
+        &["check", "nginx"][..],
+    ] {
+        let ran = run(provider(args, node.home.path(), &env), b"");
+        assert!(ran.status.success(), "{}", ran.describe());
+    }
+    assert_eq!(node.fake.requests(), Vec::<Value>::new());
+
+    // Online, check shows the identity and expiry, never the token.
+    let ran = run(
+        provider(
+            &["check", "gcr.io/proj/app", "-o", "json"],
+            node.home.path(),
+            &env,
+        ),
+        b"",
+    );
+    assert!(ran.status.success(), "{}", ran.describe());
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(report["backend"], "gcr");
+    assert!(
+        report["identity"].as_str().unwrap().contains(EMAIL),
+        "{report}"
+    );
+    assert!(
+        report["expiresAt"].as_str().unwrap().ends_with('Z'),
+        "{report}"
+    );
+    assert_eq!(
+        report["details"]["flow"],
+        "gcr (OAuth access token, username _token)"
+    );
+    assert!(!ran.stdout.contains(&node.token));
+}
+
+#[test]
+fn an_absent_metadata_server_fails_fast_and_is_named() {
+    let home = TempDir::new("google-home");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let ran = run(
+        provider(&[], home.path(), &[("GCE_METADATA_HOST", &host)]),
+        kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_failed(
+        &ran,
+        &[
+            "gcr backend, registry gcr.io",
+            "flow gcr",
+            &format!("metadata server {host} is unreachable"),
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ],
+        &[],
+    );
+}
+
+#[test]
+fn a_hung_metadata_server_is_abandoned_within_bounds() {
+    let node = Node::new(&[("hang", "metadata")]);
+    let started = Instant::now();
+    let ran = node.run(&["--timeout=3s"], "gcr.io/proj/app", &[]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "cut at --timeout: {took:?}");
+    assert_failed(&ran, &["registry gcr.io", "flow gcr"], &[]);
+
+    // Without --timeout (30 s), one metadata call still gives up after its own budget.
+    let started = Instant::now();
+    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "metadata budget: {took:?}");
+    assert_failed(&ran, &["metadata server", "too slow"], &[]);
+}
+
+#[test]
+fn metadata_errors_are_errors_not_anonymous_pulls() {
+    let node = Node::new(&[("metadata_status", "404")]);
+    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    assert_failed(&ran, &["default service account email", "HTTP 404"], &[]);
+    let node = Node::new(&[("metadata_status", "503")]);
+    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    assert_failed(&ran, &["HTTP 503"], &[]);
+    // 5xx is retried, boundedly.
+    assert_eq!(node.fake.requests().len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// dockercfg flows
+// ---------------------------------------------------------------------------------------------
+
+/// A fake whose `google-dockercfg` attribute (and `/dockercfg`) serve `config`.
+fn dockercfg_fake(config: &str, extra: &[(&str, &str)]) -> Node {
+    let dir = TempDir::new("dockercfg");
+    let path = dir.join("dockercfg.json");
+    write_private_file(&path, config.as_bytes());
+    let path_text = path.display().to_string();
+    let mut options = vec![("dockercfg_file", path_text.as_str())];
+    options.extend_from_slice(extra);
+    let mut node = Node::new(&options);
+    node.home = dir; // the file lives as long as the fake
+    node
+}
+
+#[test]
+fn dockercfg_attribute_padded_unpadded_and_auth_overriding_username() {
+    let padded = base64_encode(b"gcr-user:p1");
+    assert!(padded.ends_with('='));
+    let unpadded = base64_encode(b"corp-user:pw:2")
+        .trim_end_matches('=')
+        .to_string();
+    let config = json!({
+        "gcr.io": {"auth": padded, "email": "a@b"},
+        "https://registry.example:5000": {"auth": unpadded, "username": "x", "password": "y"},
+    });
+    let node = dockercfg_fake(&config.to_string(), &[]);
+    let r = response(&node.run(&["--authFlow=dockercfg"], "gcr.io/proj/app", &[]));
+    assert_eq!(r["auth"], json!({"gcr.io": auth("gcr-user", "p1")}));
+    assert_eq!(r["cacheKeyType"], "Registry");
+    assert_eq!(r["cacheDuration"], "5m0s");
+    // Not a Google host: with a dockercfg flow, served too.
+    let r = response(&node.run(
+        &["--authFlow", "dockercfg"],
+        "registry.example:5000/app",
+        &[],
+    ));
+    assert_eq!(
+        r["auth"],
+        json!({"registry.example:5000": auth("corp-user", "pw:2")})
+    );
+    // No entry matches: no credentials.
+    let r = response(&node.run(&["--authFlow=dockercfg"], "quay.io/org/app", &[]));
+    assert_eq!(r["auth"], json!({}));
+    let requests = node.fake.requests();
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert_eq!(
+            r["path"],
+            "/computeMetadata/v1/instance/attributes/google-dockercfg"
+        );
+        assert_eq!(r["headers"]["metadata-flavor"], "Google");
+    }
+}
+
+#[test]
+fn bad_dockercfg_entries_are_errors_without_the_secret() {
+    let node = dockercfg_fake(r#"{"gcr.io":{"auth":"!!!not-base64-secretvalue"}}"#, &[]);
+    let ran = node.run(&["--authFlow=dockercfg"], "gcr.io/proj/app", &[]);
+    assert_failed(
+        &ran,
+        &[
+            "flow dockercfg",
+            "instance attribute google-dockercfg",
+            "not valid base64",
+        ],
+        &["secretvalue"],
+    );
+    let no_colon = base64_encode(b"nocolonsecret");
+    let node = dockercfg_fake(&json!({"gcr.io": {"auth": no_colon}}).to_string(), &[]);
+    let ran = node.run(&["--authFlow=dockercfg"], "gcr.io/proj/app", &[]);
+    assert_failed(&ran, &["no colon"], &["nocolonsecret"]);
+    // Attribute not set on the instance.
+    let node = Node::new(&[]);
+    let ran = node.run(&["--authFlow=dockercfg"], "gcr.io/proj/app", &[]);
+    assert_failed(&ran, &["google-dockercfg", "HTTP 404"], &[]);
+}
+
+#[test]
+fn dockercfg_url_is_fetched_over_http_without_the_metadata_header() {
+    let password = random_token(24);
+    let config = json!({"auths": {"gcr.io": {"username": "_json_key", "password": password}}});
+    let node = dockercfg_fake(
+        &config.to_string(),
+        &[(
+            "dockercfg_url",
+            "http://{self}/dockercfg?X-Goog-Signature=sig",
+        )],
+    );
+    let r = response(&node.run(&["--authFlow=dockercfg-url"], "gcr.io/proj/app", &[]));
+    assert_eq!(r["auth"], json!({"gcr.io": auth("_json_key", &password)}));
+    let requests = node.fake.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        requests[0]["path"],
+        "/computeMetadata/v1/instance/attributes/google-dockercfg-url"
+    );
+    assert_eq!(requests[0]["headers"]["metadata-flavor"], "Google");
+    assert_eq!(requests[1]["path"], "/dockercfg");
+    assert_eq!(requests[1]["query"]["X-Goog-Signature"], "sig");
+    assert!(requests[1]["headers"].get("metadata-flavor").is_none());
+}
+
+#[test]
+fn dockercfg_url_refuses_other_schemes_and_hides_signed_queries() {
+    for url in ["file:///etc/passwd", "gs://bucket/dockercfg", "/etc/passwd"] {
+        let node = dockercfg_fake("{}", &[("dockercfg_url", url)]);
+        let ran = node.run(&["--authFlow=dockercfg-url"], "gcr.io/proj/app", &[]);
+        assert_failed(&ran, &["flow dockercfg-url", "http:// or https://"], &[]);
+        // Only the attribute was read; nothing was fetched.
+        assert_eq!(node.fake.requests().len(), 1);
+    }
+    let node = dockercfg_fake(
+        "{}",
+        &[("dockercfg_url", "http://{self}/missing?sig=SECRETSIG")],
+    );
+    let ran = node.run(&["--authFlow=dockercfg-url"], "gcr.io/proj/app", &[]);
+    assert_failed(&ran, &["/missing", "HTTP 404"], &["SECRETSIG"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service-account key file
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_key_file_wins_over_the_metadata_server() {
+    let oauth_token = format!("ya29.key-{}", random_token(30));
+    let dir = TempDir::new("keyfile");
+    let key = dir.join("key.json");
+    let email = "ci-puller@proj.iam.gserviceaccount.com";
+    // The fake knows its port only once started: start it, then write the key naming it.
+    let node = Node::new(&[
+        ("oauth_token", &oauth_token),
+        ("key_file", &key.display().to_string()),
+    ]);
+    let token_uri = format!("http://{}/token", node.fake.host());
+    key_file(&key, &token_uri, email);
+    let key_text = key.display().to_string();
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", key_text.as_str())];
+    let ran = node.run(&["-v"], "gcr.io/proj/app", &env);
+    let r = response(&ran);
+    assert_eq!(r["auth"], json!({"gcr.io": auth("_token", &oauth_token)}));
+    assert!(ran.stderr.contains(email), "{}", ran.stderr);
+    let requests = node.fake.requests();
+    assert_eq!(requests.len(), 1, "no metadata request: {requests:?}");
+    assert_eq!(requests[0]["path"], "/token");
+    assert_eq!(
+        requests[0]["form"]["grant_type"],
+        "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    );
+
+    // A key the token endpoint does not know: its refusal is shown, the key never.
+    let other = dir.join("other.json");
+    key_file(&other, &token_uri, email);
+    let other_text = other.display().to_string();
+    let ran = node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[("GOOGLE_APPLICATION_CREDENTIALS", other_text.as_str())],
+    );
+    assert_failed(
+        &ran,
+        &[email, "HTTP 400", "invalid_grant", "bad signature"],
+        &["PRIVATE KEY"],
+    );
+    // A missing key file is an error, not a fallback to the metadata server.
+    let ran = node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")],
+    );
+    assert_failed(
+        &ran,
+        &["GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json"],
+        &[],
+    );
+    assert!(node.fake.requests().iter().all(|r| r["path"] == "/token"));
+}

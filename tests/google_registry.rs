@@ -1,0 +1,55 @@
+//! End to end for the gcr backend: a real registry (Debian `docker-registry`) whose htpasswd
+//! holds `_token:<the token the fake metadata server issues>`, a host rule sending it to the
+//! gcr backend (a mirror that takes Google tokens), the real binary answering kubelet's
+//! request, and a `skopeo` pull with exactly the credentials it printed.
+
+mod google_common;
+mod support;
+
+use google_common::{provider, response, Fake, API_V1};
+use support::registry::TestRegistry;
+use support::{kubelet_request, random_token, run, write_private_file, TempDir};
+
+#[test]
+fn the_printed_token_pulls_from_a_real_registry() {
+    let token = format!("ya29.{}", random_token(48));
+    let registry = TestRegistry::start("_token", &token);
+    registry.push_test_image("proj/app");
+    let fake = Fake::start(&[
+        ("token", &token),
+        ("email", "node@proj.iam.gserviceaccount.com"),
+    ]);
+    let dir = TempDir::new("gcr-e2e");
+    let config = dir.join("rules.yaml");
+    write_private_file(
+        &config,
+        format!(
+            "hostRules:\n  - match: [\"{}\"]\n    backend: gcr\n",
+            registry.host()
+        )
+        .as_bytes(),
+    );
+    let config_text = config.display().to_string();
+    let host = fake.host();
+    let ran = run(
+        provider(
+            &["--config", &config_text],
+            dir.path(),
+            &[("GCE_METADATA_HOST", &host)],
+        ),
+        kubelet_request(API_V1, &registry.image("proj/app")).as_bytes(),
+    );
+    let r = response(&ran);
+    let entry = &r["auth"][registry.host()];
+    let user = entry["username"].as_str().expect("username");
+    let password = entry["password"].as_str().expect("password");
+    assert_eq!(user, "_token");
+    assert_eq!(password, token);
+    registry
+        .pull_with("proj/app", user, password)
+        .unwrap_or_else(|e| panic!("pull with the printed token: {e}\n{}", registry.log()));
+    let wrong = registry
+        .pull_with("proj/app", user, &format!("{password}x"))
+        .expect_err("a wrong token must not pull");
+    assert!(wrong.contains("unauthorized"), "{wrong}");
+}
