@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::acr::{self, AcrBackend, AzureSettings};
 use crate::backend::anonymous::Anonymous;
 use crate::backend::cloud::{CloudBackend, CloudTarget};
 use crate::backend::file::{find_matches, DockerConfig, FileBackend};
@@ -34,6 +35,8 @@ pub struct Settings {
     pub plugin_config: Option<PathBuf>,
     /// `--static-cache-duration`.
     pub static_cache: Duration,
+    /// azure.json, `--registry-mirror` and the other Azure options.
+    pub azure: AzureSettings,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             docker_configs: Vec::new(),
             plugin_config: None,
             static_cache: DEFAULT_STATIC_CACHE,
+            azure: AzureSettings::default(),
         }
     }
 }
@@ -72,6 +76,9 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 RuleTarget::None => Box::new(Anonymous {
                     cache_for: settings.static_cache,
                 }),
+                RuleTarget::Acr { registry } => {
+                    Box::new(AcrBackend::for_registry(registry, settings))
+                }
                 target => Box::new(CloudBackend {
                     kind: target.kind(),
                     target: CloudTarget::Rule(target.clone()),
@@ -105,7 +112,20 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
         }
     }
 
+    if let Some((backend, reason)) = acr::route_mirror(image, settings) {
+        return Ok(Route {
+            backend: Box::new(backend),
+            reason,
+        });
+    }
+
     if let Some(registry) = hosts::classify(image.host()) {
+        if let hosts::CloudRegistry::Acr(h) = &registry {
+            return Ok(Route {
+                reason: registry.reason(),
+                backend: Box::new(AcrBackend::for_host(h, settings)),
+            });
+        }
         let kind = match registry {
             hosts::CloudRegistry::EcrPrivate(_) => BackendKind::Ecr,
             hosts::CloudRegistry::EcrPublic(_) => BackendKind::EcrPublic,
@@ -118,6 +138,13 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 kind,
                 target: CloudTarget::Host(registry),
             }),
+        });
+    }
+
+    if let Some((backend, reason)) = acr::route_custom_suffix(image, settings) {
+        return Ok(Route {
+            backend: Box::new(backend),
+            reason,
         });
     }
 
