@@ -84,6 +84,8 @@ impl Azure {
             "login.microsoftonline.com",
             REGISTRY,
             "myacr.eastus.geo.azurecr.io",
+            "login.stack.example",
+            "myacr.azurecr.stack.example",
         ];
         let ca = TestCa::new(&names);
         let mut ns = NetNs::new("azure");
@@ -421,6 +423,54 @@ fn geo_replica_host_keeps_its_own_key() {
     );
     az.assert_answer(&ran, &["myacr.eastus.geo.azurecr.io"]);
     az.assert_exchange("myacr.eastus.geo.azurecr.io", TENANT);
+}
+
+#[test]
+fn custom_cloud_suffix_and_authority_from_azure_json() {
+    let az = Azure::start(Fakes::default());
+    let secret = random_token(40);
+    let config = az.azure_json(json!({
+        "cloud": "AzureStackCloud",
+        "tenantId": TENANT,
+        "aadClientId": "stack-sp",
+        "aadClientSecret": secret,
+        "containerRegistryDNSSuffix": ".azurecr.stack.example",
+        "activeDirectoryEndpoint": "https://login.stack.example/",
+        "resourceManagerEndpoint": "https://management.stack.example/",
+    }));
+    let host = "myacr.azurecr.stack.example";
+    let ran = az.run(
+        &[
+            "--azure-config",
+            config.to_str().unwrap(),
+            "--azure-sp-token-exchange",
+        ],
+        &request(&format!("{host}/team/app")),
+    );
+    az.assert_answer(&ran, &[host]);
+    let entra = az.requests_to(
+        "login.stack.example",
+        &format!("/{TENANT}/oauth2/v2.0/token"),
+    );
+    assert_eq!(entra.len(), 1, "{:#?}", az.requests());
+    assert_eq!(entra[0]["form"]["client_id"], "stack-sp");
+    az.assert_exchange(host, TENANT);
+    // Look-alikes of the custom suffix are not claimed.
+    for image in [
+        "myacr.azurecr.stack.example.evil.io/a",
+        "a.b.azurecr.stack.example/a",
+    ] {
+        let ran = az.run(
+            &["--azure-config", config.to_str().unwrap()],
+            &request(image),
+        );
+        assert!(ran.status.success(), "{}", ran.describe());
+        assert!(
+            ran.stdout.contains(r#""auth":{}"#),
+            "{image}: {}",
+            ran.stdout
+        );
+    }
 }
 
 // --- pod identity ----------------------------------------------------------------------------
