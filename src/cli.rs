@@ -161,6 +161,15 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 settings.google.workload_identity_audience = Some(non_empty(flag, value(flag)?)?)
             }
             "--gcr-fixed-keys" => settings.google.fixed_keys = true,
+            // Azure (acr backend). `-r` and `--registry-mirror` are the reference plugin's.
+            "--azure-config" => {
+                settings.azure.config = Some(PathBuf::from(non_empty(flag, value(flag)?)?))
+            }
+            "--registry-mirror" | "-r" => settings.azure.mirrors.extend(
+                crate::backend::acr::mirror::parse(&value(flag)?)
+                    .map_err(|e| Error::Usage(format!("{flag}: {e}")))?,
+            ),
+            "--azure-sp-token-exchange" => settings.azure.sp_token_exchange = true,
             // kubelet/klog style: --v=3, -v=3, --v 3; and -v, -vv, --verbose.
             "--v" | "-v" if inline.is_some() || flag == "--v" => {
                 let text = value(flag)?;
@@ -187,8 +196,18 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
             sa_token_file,
             sa_annotations,
         };
-        mode_from_positional(drop_in, positional, check_only, json, images)?
+        mode_from_positional(drop_in, positional.clone(), check_only, json, images)?
     };
+    // The reference `acr-credential-provider` takes azure.json as its positional argument.
+    if program == "acr-credential-provider"
+        && command == Command::Serve
+        && settings.azure.config.is_none()
+    {
+        settings.azure.config = positional
+            .iter()
+            .find(|p| *p != "get-credentials")
+            .map(PathBuf::from);
+    }
     Ok(Invocation {
         command,
         settings,
@@ -373,6 +392,14 @@ OPTIONS
   --static-cache-duration DUR   How long kubelet may cache credentials without an expiry
                                 (docker config entries) and empty answers. Default {static}.
   --timeout DUR                 Deadline for the whole run, at most {max}. Default {timeout}.
+  --azure-config PATH           Azure: the node's azure.json (cloud, tenantId, identity).
+                                As acr-credential-provider: its first argument. Without
+                                one, ACR pulls use the node's system-assigned identity.
+  --registry-mirror SRC:DST[,SRC:DST]  (-r)
+                                Azure: pull images on registry SRC (host[:port]) with the
+                                ACR token of login server DST; both get the credentials.
+  --azure-sp-token-exchange     Azure: exchange the service principal's Entra token for an
+                                ACR token instead of answering with its client secret.
   -v, --v=N                     More detail on stderr (kubelet shows it when a run fails).
   -h, --help                    This text.       --version   Print the version.
 

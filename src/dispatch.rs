@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backend::acr::{self, AcrBackend, AzureSettings};
 use crate::backend::anonymous::Anonymous;
 use crate::backend::cloud::{CloudBackend, CloudTarget};
 use crate::backend::file::{find_matches, DockerConfig, FileBackend};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// The Google backend's options (`--authFlow`, workload identity, `--gcr-fixed-keys`).
     pub google: GoogleSettings,
+    /// azure.json, `--registry-mirror` and the other Azure options.
+    pub azure: AzureSettings,
 }
 
 impl Default for Settings {
@@ -49,6 +52,7 @@ impl Default for Settings {
             static_cache: DEFAULT_STATIC_CACHE,
             cache_dir: None,
             google: GoogleSettings::default(),
+            azure: AzureSettings::default(),
         }
     }
 }
@@ -84,6 +88,9 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                     &settings.google,
                     settings.static_cache,
                 )),
+                RuleTarget::Acr { registry } => {
+                    Box::new(AcrBackend::for_registry(registry, settings))
+                }
                 target => Box::new(CloudBackend {
                     kind: target.kind(),
                     target: CloudTarget::Rule(target.clone()),
@@ -117,6 +124,13 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
         }
     }
 
+    if let Some((backend, reason)) = acr::route_mirror(image, settings) {
+        return Ok(Route {
+            backend: Box::new(backend),
+            reason,
+        });
+    }
+
     if let Some(registry) = hosts::classify(image.host()) {
         if let hosts::CloudRegistry::Gcr(host) = &registry {
             return Ok(Route {
@@ -126,6 +140,12 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                     &settings.google,
                     settings.static_cache,
                 )),
+            });
+        }
+        if let hosts::CloudRegistry::Acr(h) = &registry {
+            return Ok(Route {
+                reason: registry.reason(),
+                backend: Box::new(AcrBackend::for_host(h, settings)),
             });
         }
         let kind = match registry {
@@ -140,6 +160,13 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 kind,
                 target: CloudTarget::Host(registry),
             }),
+        });
+    }
+
+    if let Some((backend, reason)) = acr::route_custom_suffix(image, settings) {
+        return Ok(Route {
+            backend: Box::new(backend),
+            reason,
         });
     }
 

@@ -443,7 +443,18 @@ fn check_fetches_from_a_docker_config_and_redacts_the_password() {
 
 #[test]
 fn check_reports_a_fetch_failure_with_exit_1() {
-    let r = run(&["check", "myregistry.azurecr.io/app", "-o", "json"], "");
+    // A missing azure.json fails before any network step (no IMDS probe from a test).
+    let r = run(
+        &[
+            "check",
+            "myregistry.azurecr.io/app",
+            "--azure-config",
+            "/nonexistent/azure.json",
+            "-o",
+            "json",
+        ],
+        "",
+    );
     assert_eq!(r.code, 1);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("report still printed");
     assert_eq!(v["backend"], "acr");

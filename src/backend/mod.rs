@@ -15,6 +15,7 @@ use crate::image::ImageRef;
 use crate::lifetime::Lifetime;
 use crate::protocol::{AuthConfig, CacheKeyType, Request};
 
+pub mod acr;
 pub mod anonymous;
 pub mod cloud;
 pub mod file;

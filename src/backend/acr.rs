@@ -1,0 +1,690 @@
+//! The `acr` backend: Azure Container Registry credentials, as AKS's `acr-credential-provider`
+//! gives them, with its known problems fixed.
+//!
+//! Which identity pulls, first that applies:
+//! 1. the pod's (kubelet 1.33+ `tokenAttributes`): the request carries a service-account token
+//!    and the service account is annotated with a client id
+//!    (`kubernetes.azure.com/acr-client-id`, else `azure.workload.identity/client-id`); the
+//!    token is the client assertion for that identity, in the annotated tenant
+//!    (`kubernetes.azure.com/acr-tenant-id`, else `azure.workload.identity/tenant-id`, else
+//!    azure.json's `tenantId`);
+//! 2. the node's managed identity when azure.json says `useManagedIdentityExtension: true`
+//!    (user-assigned when `userAssignedIdentityID` is set), or when there is no azure.json;
+//! 3. the service principal `aadClientId`/`aadClientSecret`: like the reference, by default
+//!    returned as username/password without any network call; with
+//!    `--azure-sp-token-exchange` its Entra token is exchanged like the others, so the
+//!    registry sees a short-lived token instead of the long-lived secret.
+//!
+//! Token identities then go through [`entra`] (Entra token for ACR's scope) and [`exchange`]
+//! (challenge, realm check, `/oauth2/exchange`); the answer is user
+//! `00000000-0000-0000-0000-000000000000` with the ACR refresh token, `cacheKeyType: Registry`,
+//! keyed by the registry host and, for a mirror, the mirror's host too.
+//!
+//! Nothing here runs for hosts the router did not give to ACR, and clients, TLS set-up and the
+//! runtime are built only in [`Backend::fetch`].
+
+pub mod azure_config;
+pub mod challenge;
+pub mod entra;
+pub mod exchange;
+pub mod mirror;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::{Backend, BackendKind, Credentials, FetchContext};
+use crate::annotations;
+use crate::dispatch::Settings;
+use crate::error::{Error, Result};
+use crate::hosts::{self, AcrHost, CloudRegistry};
+use crate::image::ImageRef;
+use crate::lifetime::Lifetime;
+use crate::protocol::{AuthConfig, CacheKeyType};
+use crate::runtime;
+use crate::secret::Secret;
+use azure_config::{AzureConfig, Cloud};
+use entra::{Source, Trace};
+use exchange::{ExchangeError, ACR_USERNAME};
+
+/// The Azure part of the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AzureSettings {
+    /// azure.json: `--azure-config`, or the first argument under the name
+    /// `acr-credential-provider`.
+    pub config: Option<PathBuf>,
+    /// `--registry-mirror` mappings.
+    pub mirrors: Vec<mirror::Mirror>,
+    /// `--azure-sp-token-exchange`: exchange a service principal's Entra token instead of
+    /// handing out its secret.
+    pub sp_token_exchange: bool,
+}
+
+/// Serves one ACR login server (the image's, or the one a mirror or host rule points to).
+pub struct AcrBackend {
+    /// The login server whose token is fetched.
+    registry: String,
+    settings: AzureSettings,
+    static_cache: Duration,
+    config: OnceLock<std::result::Result<Option<AzureConfig>, String>>,
+}
+
+impl AcrBackend {
+    /// For an ACR host the grammar recognised.
+    pub fn for_host(host: &AcrHost, settings: &Settings) -> AcrBackend {
+        AcrBackend::for_registry(&host.host, settings)
+    }
+
+    /// For the login server `registry` (host rule or mirror target).
+    pub fn for_registry(registry: &str, settings: &Settings) -> AcrBackend {
+        AcrBackend {
+            registry: registry.to_string(),
+            settings: settings.azure.clone(),
+            static_cache: settings.static_cache,
+            config: OnceLock::new(),
+        }
+    }
+
+    fn config(&self) -> std::result::Result<Option<&AzureConfig>, String> {
+        let loaded = self.config.get_or_init(|| match &self.settings.config {
+            None => Ok(None),
+            Some(path) => AzureConfig::load(path).map(Some),
+        });
+        match loaded {
+            Ok(c) => Ok(c.as_ref()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The cloud of the flow: azure.json's, else the one the registry's suffix belongs to.
+    fn cloud(&self, config: Option<&AzureConfig>) -> Cloud {
+        if let Some(c) = config {
+            return c.cloud.clone();
+        }
+        match hosts::classify(&self.registry) {
+            Some(CloudRegistry::Acr(h)) => Cloud {
+                name: h.cloud.name().to_string(),
+                authority: azure_config::authority_of(h.cloud).to_string(),
+                known: Some(h.cloud),
+                registry_suffix: None,
+            },
+            _ => Cloud::public(),
+        }
+    }
+}
+
+/// A mirror source the image is on: the ACR backend for its target. Only compares strings.
+pub fn route_mirror(image: &ImageRef, settings: &Settings) -> Option<(AcrBackend, String)> {
+    let m = mirror::find(&settings.azure.mirrors, image.registry())?;
+    Some((
+        AcrBackend::for_registry(&m.target, settings),
+        format!(
+            "--registry-mirror maps {} to ACR login server {}",
+            m.source, m.target
+        ),
+    ))
+}
+
+/// A login server of azure.json's custom cloud (`<name>.<containerRegistryDNSSuffix>`). Reads
+/// azure.json (a small local file, no client) only when one is configured and no other rule
+/// claimed the host; an unreadable file claims nothing here (ACR hosts report it on fetch).
+pub fn route_custom_suffix(image: &ImageRef, settings: &Settings) -> Option<(AcrBackend, String)> {
+    let path = settings.azure.config.as_ref()?;
+    let config = AzureConfig::load(path).ok()?;
+    let suffix = config.cloud.registry_suffix.clone()?;
+    let host = image.host().to_ascii_lowercase();
+    let label = host.strip_suffix(suffix.as_str())?.strip_suffix('.')?;
+    let is_name = (5..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !is_name || image.port().is_some() {
+        return None;
+    }
+    let reason = format!(
+        "host is <name>.{suffix}, the registry suffix of cloud {} in {}",
+        config.cloud.name,
+        path.display()
+    );
+    let backend = AcrBackend::for_registry(image.host(), settings);
+    // Keep what was just read: fetch would read the same file again.
+    let _ = backend.config.set(Ok(Some(config)));
+    Some((backend, reason))
+}
+
+/// Who pulls, as chosen for one request.
+enum Identity {
+    /// Service principal secret as registry password (no network).
+    Static {
+        client_id: String,
+        secret: Secret<String>,
+    },
+    /// An Entra token, exchanged for an ACR refresh token.
+    Token {
+        source: Source,
+        /// The tenant, when known before the token (always except managed identity without
+        /// `tenantId`).
+        tenant: Option<String>,
+    },
+}
+
+impl Identity {
+    /// "managed identity system-assigned", "workload identity <client id>", … (never a secret).
+    fn label(&self) -> String {
+        match self {
+            Identity::Static { client_id, .. } => {
+                format!("service principal {client_id} (secret as password)")
+            }
+            Identity::Token { source, .. } => match source {
+                Source::Managed(None) => "managed identity system-assigned".into(),
+                Source::Managed(Some(u)) => format!("managed identity {}", u.id()),
+                Source::ClientSecret { client_id, .. } => format!("service principal {client_id}"),
+                Source::PodToken { client_id, .. } => {
+                    format!("workload identity {client_id} (pod service-account token)")
+                }
+            },
+        }
+    }
+}
+
+/// The identity for `request` (None: node identity) per the module docs.
+fn select_identity(
+    request: Option<&crate::protocol::Request>,
+    config: Option<&AzureConfig>,
+    sp_token_exchange: bool,
+) -> std::result::Result<Identity, String> {
+    if let Some(request) = request {
+        let ann = |keys: [&str; 2]| {
+            keys.iter().find_map(|k| {
+                request
+                    .service_account_annotations
+                    .get(*k)
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string)
+            })
+        };
+        let client_id = ann([
+            annotations::AZURE_ACR_CLIENT_ID,
+            annotations::AZURE_WI_CLIENT_ID,
+        ]);
+        if let (Some(token), Some(client_id)) = (&request.service_account_token, client_id) {
+            let tenant = ann([
+                annotations::AZURE_ACR_TENANT_ID,
+                annotations::AZURE_WI_TENANT_ID,
+            ])
+            .or_else(|| config.and_then(|c| c.tenant_id.clone()))
+            .ok_or_else(|| {
+                format!(
+                    "workload identity {client_id}: no tenant: annotate the service account \
+                         with {} or set tenantId in azure.json",
+                    annotations::AZURE_ACR_TENANT_ID
+                )
+            })?;
+            return Ok(Identity::Token {
+                source: Source::PodToken {
+                    tenant: tenant.clone(),
+                    client_id,
+                    token: token.clone(),
+                },
+                tenant: Some(tenant),
+            });
+        }
+    }
+    let Some(config) = config else {
+        return Ok(Identity::Token {
+            source: Source::Managed(None),
+            tenant: None,
+        });
+    };
+    if config.use_managed_identity {
+        return Ok(Identity::Token {
+            source: Source::Managed(config.user_assigned.clone()),
+            tenant: config.tenant_id.clone(),
+        });
+    }
+    match (&config.client_id, &config.client_secret) {
+        (Some(client_id), Some(secret)) if !sp_token_exchange => Ok(Identity::Static {
+            client_id: client_id.clone(),
+            secret: secret.clone(),
+        }),
+        (Some(client_id), Some(secret)) => {
+            let tenant = config.tenant_id.clone().ok_or_else(|| {
+                format!("service principal {client_id}: azure.json has no tenantId")
+            })?;
+            Ok(Identity::Token {
+                source: Source::ClientSecret {
+                    tenant: tenant.clone(),
+                    client_id: client_id.clone(),
+                    secret: secret.clone(),
+                },
+                tenant: Some(tenant),
+            })
+        }
+        _ => Err(format!(
+            "{} names no identity: set useManagedIdentityExtension: true, or aadClientId and \
+             aadClientSecret",
+            config.path.display()
+        )),
+    }
+}
+
+/// Which step the flow is in, for the deadline's error message.
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    step: String,
+}
+
+impl Backend for AcrBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Acr
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let mut facts = Vec::new();
+        let config = self.config();
+        let ok_config = config.as_ref().ok().copied().flatten();
+        let cloud = self.cloud(ok_config);
+        facts.push(("cloud", cloud.name.clone()));
+        facts.push(("login server", self.registry.clone()));
+        if let Some(CloudRegistry::Acr(h)) = hosts::classify(&self.registry) {
+            if let Some(region) = &h.geo_region {
+                facts.push(("geo replica", region.clone()));
+            }
+        }
+        match (&self.settings.config, &config) {
+            (None, _) => facts.push(("azure config", "none (node managed identity)".into())),
+            (Some(p), Ok(_)) => facts.push(("azure config", p.display().to_string())),
+            (Some(_), Err(e)) => facts.push(("azure config", format!("UNUSABLE: {e}"))),
+        }
+        if config.is_ok() {
+            match select_identity(None, ok_config, self.settings.sp_token_exchange) {
+                Ok(identity) => {
+                    facts.push(("identity", identity.label()));
+                    let tenant = match &identity {
+                        Identity::Token {
+                            tenant: Some(t), ..
+                        } => t.clone(),
+                        Identity::Token { tenant: None, .. } => {
+                            "from the Entra token (no tenantId in azure.json)".into()
+                        }
+                        Identity::Static { .. } => ok_config
+                            .and_then(|c| c.tenant_id.clone())
+                            .unwrap_or_else(|| "-".into()),
+                    };
+                    facts.push(("tenant", tenant));
+                    facts.push(("pod identity", "used when kubelet sends a service-account token and the account is annotated with a client id".into()));
+                }
+                Err(e) => facts.push(("identity", format!("NONE: {e}"))),
+            }
+        }
+        if let Some(rme) = ok_config.and_then(|c| c.resource_manager_endpoint.clone()) {
+            facts.push(("resource manager", rme));
+        }
+        facts
+    }
+
+    fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials> {
+        let requested = ctx.image.registry();
+        // Errors name what kubelet asked for, and the login server when that differs.
+        let context = if requested.eq_ignore_ascii_case(&self.registry) {
+            String::new()
+        } else {
+            format!("token of {}: ", self.registry)
+        };
+        let fail = |msg: String| Error::backend("acr", requested, format!("{context}{msg}"));
+
+        let config = self.config().map_err(fail)?;
+        let identity = select_identity(Some(ctx.request), config, self.settings.sp_token_exchange)
+            .map_err(fail)?;
+
+        let mut keys = vec![requested.to_string()];
+        if !requested.eq_ignore_ascii_case(&self.registry) {
+            keys.push(self.registry.clone());
+        }
+        let answer = |username: &str, password: &Secret<String>, lifetime, who: String| {
+            let auth: BTreeMap<String, AuthConfig> = keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.clone(),
+                        AuthConfig {
+                            username: username.to_string(),
+                            password: password.clone(),
+                        },
+                    )
+                })
+                .collect();
+            Credentials {
+                auth,
+                cache_key_type: CacheKeyType::Registry,
+                lifetime,
+                identity: who,
+            }
+        };
+
+        let (source, known_tenant) = match identity {
+            Identity::Static { client_id, secret } => {
+                let label = format!("service principal {client_id} (secret as password)");
+                return Ok(answer(
+                    &client_id,
+                    &secret,
+                    Lifetime::CacheFor(self.static_cache),
+                    label,
+                ));
+            }
+            Identity::Token {
+                ref source,
+                ref tenant,
+            } => (source.clone(), tenant.clone()),
+        };
+        let label = identity.label();
+        let who = |tenant: Option<&str>| {
+            format!(
+                "{label}, tenant {}",
+                tenant.unwrap_or("unknown (no tenantId in azure.json)")
+            )
+        };
+        let cloud = self.cloud(config);
+        let progress = Arc::new(Mutex::new(Progress::default()));
+        let trace = Arc::new(Mutex::new(Trace::default()));
+        let set_step = |step: String| {
+            if let Ok(mut p) = progress.lock() {
+                p.step = step;
+            }
+        };
+
+        let on_timeout = {
+            let progress = progress.clone();
+            let trace = trace.clone();
+            let who = who(known_tenant.as_deref());
+            let fail = &fail;
+            move || {
+                let step = progress.lock().map(|p| p.step.clone()).unwrap_or_default();
+                let last = trace
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.last_failure.clone())
+                    .map(|f| format!("; last failure: {f}"))
+                    .unwrap_or_default();
+                fail(format!(
+                    "{who}: no credentials before the deadline (--timeout) while {step}{last}"
+                ))
+            }
+        };
+
+        let token_step = match &source {
+            Source::Managed(_) => format!(
+                "getting an Entra token from the instance metadata service ({})",
+                entra::IMDS_ADDRESS
+            ),
+            _ => format!("getting an Entra token from {}", cloud.authority),
+        };
+        let registry = self.registry.clone();
+        let deadline = ctx.deadline;
+        let flow = async {
+            set_step(token_step.clone());
+            let access_token = entra::token(&source, &cloud, deadline, trace.clone())
+                .await
+                .map_err(|e| {
+                    let what = match &source {
+                        Source::Managed(_) => format!(
+                            "no Entra token from the instance metadata service ({})",
+                            entra::IMDS_ADDRESS
+                        ),
+                        _ => format!("no Entra token from {}", cloud.authority),
+                    };
+                    fail(format!("{}: {what}: {e}", who(known_tenant.as_deref())))
+                })?;
+            // A managed identity's tenant, when azure.json does not say, is the token's `tid`.
+            let tenant = known_tenant.clone().or_else(|| {
+                exchange::jwt_claims(access_token.expose())
+                    .and_then(|c| c.get("tid").and_then(|t| t.as_str()).map(str::to_string))
+            });
+            let who = who(tenant.as_deref());
+
+            set_step(format!("asking https://{registry}/v2/ for its challenge"));
+            let client = crate::http::client().map_err(|e| fail(format!("{who}: {e}")))?;
+            let server = exchange::discover(
+                &client,
+                &registry,
+                cloud.registry_suffix.as_deref(),
+                deadline,
+            )
+            .await
+            .map_err(|e| fail(format!("{who}: {e}")))?;
+
+            set_step(format!(
+                "exchanging the token at {}/oauth2/exchange",
+                server.base
+            ));
+            let exchanged =
+                exchange::exchange(&client, &server, tenant.as_deref(), &access_token, deadline)
+                    .await
+                    .map_err(|e| match e {
+                        ExchangeError::Refused { status, detail } => {
+                            let detail = if detail.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" ({detail})")
+                            };
+                            fail(format!(
+                        "{who}: the registry refused the Entra token with HTTP {status}{detail}; \
+                         check that this identity has the AcrPull role on {registry} and that \
+                         the registry is in this tenant"
+                    ))
+                        }
+                        ExchangeError::Failed(msg) => fail(format!("{who}: {msg}")),
+                    })?;
+            Ok(answer(
+                ACR_USERNAME,
+                &exchanged.refresh_token,
+                exchanged.lifetime,
+                who,
+            ))
+        };
+        runtime::block_on(ctx.deadline, on_timeout, flow)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ApiVersion, Request};
+    use std::path::Path;
+
+    fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
+        Request {
+            api_version: ApiVersion::V1,
+            image: "myacr.azurecr.io/app".into(),
+            service_account_token: token.map(|t| Secret::new(t.to_string())),
+            service_account_annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn config(text: &str) -> AzureConfig {
+        AzureConfig::parse(
+            Path::new("/etc/kubernetes/azure.json"),
+            text.as_bytes(),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn pod(identity: &Identity) -> (&str, &str, &str) {
+        match identity {
+            Identity::Token {
+                source:
+                    Source::PodToken {
+                        tenant,
+                        client_id,
+                        token,
+                    },
+                ..
+            } => (tenant, client_id, token.expose()),
+            _ => panic!("not a pod identity: {}", identity.label()),
+        }
+    }
+
+    #[test]
+    fn pod_identity_prefers_the_acr_annotations() {
+        let c = config(r#"{"tenantId":"node-tenant","useManagedIdentityExtension":true}"#);
+        let r = request(
+            Some("pod-token"),
+            &[
+                (annotations::AZURE_ACR_CLIENT_ID, "acr-client"),
+                (annotations::AZURE_WI_CLIENT_ID, "wi-client"),
+                (annotations::AZURE_ACR_TENANT_ID, "acr-tenant"),
+                (annotations::AZURE_WI_TENANT_ID, "wi-tenant"),
+            ],
+        );
+        let id = select_identity(Some(&r), Some(&c), false).unwrap();
+        assert_eq!(pod(&id), ("acr-tenant", "acr-client", "pod-token"));
+    }
+
+    #[test]
+    fn pod_identity_falls_back_to_workload_identity_keys_then_config_tenant() {
+        let c = config(r#"{"tenantId":"node-tenant","useManagedIdentityExtension":true}"#);
+        let r = request(
+            Some("t"),
+            &[
+                (annotations::AZURE_WI_CLIENT_ID, "wi-client"),
+                (annotations::AZURE_WI_TENANT_ID, "wi-tenant"),
+            ],
+        );
+        assert_eq!(
+            pod(&select_identity(Some(&r), Some(&c), false).unwrap()),
+            ("wi-tenant", "wi-client", "t")
+        );
+        let r = request(Some("t"), &[(annotations::AZURE_ACR_CLIENT_ID, "c")]);
+        assert_eq!(
+            pod(&select_identity(Some(&r), Some(&c), false).unwrap()),
+            ("node-tenant", "c", "t")
+        );
+        let e = select_identity(Some(&r), None, false).err().unwrap();
+        assert!(e.contains("no tenant"), "{e}");
+    }
+
+    #[test]
+    fn without_token_or_client_id_the_node_identity_is_used() {
+        let c = config(
+            r#"{"tenantId":"t","useManagedIdentityExtension":true,"userAssignedIdentityID":"uai"}"#,
+        );
+        let no_client = request(Some("t"), &[]);
+        let no_token = request(None, &[(annotations::AZURE_ACR_CLIENT_ID, "c")]);
+        for r in [&no_client, &no_token] {
+            let id = select_identity(Some(r), Some(&c), false).unwrap();
+            assert_eq!(id.label(), "managed identity uai");
+        }
+        assert_eq!(
+            select_identity(None, None, false).unwrap().label(),
+            "managed identity system-assigned"
+        );
+    }
+
+    fn parse_as(program: &str, args: &[&str]) -> Result<crate::cli::Invocation> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        crate::cli::parse_args(program, &args)
+    }
+
+    #[test]
+    fn reference_command_lines_parse() {
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "/etc/kubernetes/azure.json",
+                "--registry-mirror=mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.command, crate::cli::Command::Serve);
+        let azure = &inv.settings.azure;
+        assert_eq!(
+            azure.config.as_deref(),
+            Some(Path::new("/etc/kubernetes/azure.json"))
+        );
+        assert_eq!(azure.mirrors.len(), 2);
+        assert_eq!(azure.mirrors[1].source, "reg.local:5000");
+
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "get-credentials",
+                "/etc/kubernetes/azure.json",
+                "-r",
+                "a.io:b.azurecr.io",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/etc/kubernetes/azure.json"))
+        );
+        assert_eq!(inv.settings.azure.mirrors[0].target, "b.azurecr.io");
+
+        // --azure-config wins over the positional file; any name takes the flags.
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "/a.json",
+                "--azure-config",
+                "/b.json",
+                "--azure-sp-token-exchange",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/b.json"))
+        );
+        assert!(inv.settings.azure.sp_token_exchange);
+        let inv = parse_as("cloud-credential-provider", &["--azure-config=/c.json"]).unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/c.json"))
+        );
+    }
+
+    #[test]
+    fn bad_azure_arguments_are_usage_errors() {
+        let e = parse_as(
+            "acr-credential-provider",
+            &["--registry-mirror=mcr.microsoft.com"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--registry-mirror") && e.contains("SRC:DST"),
+            "{e}"
+        );
+        assert!(parse_as("cloud-credential-provider", &["/etc/kubernetes/azure.json"]).is_err());
+        assert!(parse_as("cloud-credential-provider", &["--azure-config="]).is_err());
+        // Other drop-in names do not take the positional as azure.json.
+        let inv = parse_as("ecr-credential-provider", &["/etc/kubernetes/azure.json"]).unwrap();
+        assert_eq!(inv.settings.azure.config, None);
+    }
+
+    #[test]
+    fn service_principal_static_or_exchanged() {
+        let c = config(r#"{"tenantId":"t","aadClientId":"sp","aadClientSecret":"s3cret"}"#);
+        match select_identity(None, Some(&c), false).unwrap() {
+            Identity::Static { client_id, secret } => {
+                assert_eq!(client_id, "sp");
+                assert_eq!(secret.expose(), "s3cret");
+            }
+            other => panic!("{}", other.label()),
+        }
+        assert_eq!(
+            select_identity(None, Some(&c), true).unwrap().label(),
+            "service principal sp"
+        );
+        let none = config(r#"{"tenantId":"t"}"#);
+        assert!(select_identity(None, Some(&none), false).is_err());
+        let no_tenant = config(r#"{"aadClientId":"sp","aadClientSecret":"x"}"#);
+        assert!(select_identity(None, Some(&no_tenant), true).is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! The Entra half of the flow: an access token for ACR's audience, from `azure_identity`.
+//!
+//! The crate has no `DefaultAzureCredential`, which suits a node plugin: the identity is
+//! chosen explicitly by [`super`] (managed identity, client secret, or the pod's token as a
+//! client assertion) and never by probing. Two of its defaults do not suit kubelet's 60 s
+//! budget, so both are replaced:
+//! - transport: the SDK would build its own reqwest client (and panic without a CA bundle);
+//!   it gets ours from [`crate::http`] instead (same trust store, proxy and TLS stack) wrapped
+//!   in [`BoundedTransport`], which cuts every attempt to [`http::ATTEMPT_TIMEOUT`] and the
+//!   run's deadline, and records the last failure so errors can say why;
+//! - retries: 8 retries over up to 60 s by default, and the IMDS credential even forces its
+//!   own policy (6 retries over 72 s) whatever the options say. [`BoundedTransport`] therefore
+//!   counts attempts itself and, at the [`http::MAX_ATTEMPTS`]-th, turns a failure into one the
+//!   SDK does not retry, as [`http::send`] does for every other call of this binary.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::http::{
+    AsyncRawResponse, ClientMethodOptions, ClientOptions, ExponentialRetryOptions, HttpClient,
+    Request, RetryOptions, StatusCode, Transport,
+};
+use azure_identity::{
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId,
+};
+
+use super::azure_config::{Cloud, UserAssigned};
+use crate::deadline::Deadline;
+use crate::http;
+use crate::secret::Secret;
+
+/// The Entra scope of ACR tokens in every cloud. Tokens for ARM's audience also work unless
+/// the registry disables "authentication-as-arm" (cloud-provider-azure#8592), so never use them.
+pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
+
+/// The instance metadata address the SDK's managed identity credential calls (fixed in the SDK).
+pub const IMDS_ADDRESS: &str = "169.254.169.254";
+
+/// Where an Entra token comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The node's managed identity through IMDS; `None` is the system-assigned one.
+    Managed(Option<UserAssigned>),
+    /// A service principal's client secret.
+    ClientSecret {
+        /// Tenant of the service principal.
+        tenant: String,
+        /// Its client id.
+        client_id: String,
+        /// Its secret.
+        secret: Secret<String>,
+    },
+    /// The pod's service-account token as a client assertion (workload identity federation).
+    PodToken {
+        /// Tenant of the federated identity.
+        tenant: String,
+        /// Client id of the federated identity.
+        client_id: String,
+        /// The pod's service-account token.
+        token: Secret<String>,
+    },
+}
+
+/// What the transport saw, for error messages about a step that failed or ran out of time.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's failure (no URL query, no body).
+    pub last_failure: Option<String>,
+}
+
+/// Gets the access token. Errors are one line without secrets; `trace` keeps what the
+/// transport saw even if the caller's deadline cancels this future.
+pub async fn token(
+    source: &Source,
+    cloud: &Cloud,
+    deadline: Deadline,
+    trace: Arc<Mutex<Trace>>,
+) -> Result<Secret<String>, String> {
+    let credential: Arc<dyn TokenCredential> = match source {
+        Source::Managed(user_assigned) => {
+            // IMDS is plain HTTP on a link-local address: no trust store needed.
+            let client = http::plain_client().map_err(|e| e.to_string())?;
+            let options = ManagedIdentityCredentialOptions {
+                user_assigned_id: user_assigned.as_ref().map(|u| match u {
+                    UserAssigned::ClientId(id) => UserAssignedId::ClientId(id.clone()),
+                    UserAssigned::ResourceId(id) => UserAssignedId::ResourceId(id.clone()),
+                }),
+                client_options: client_options(client, cloud, deadline, trace.clone()),
+            };
+            ManagedIdentityCredential::new(Some(options)).map_err(|e| sdk_error(&e))?
+        }
+        Source::ClientSecret {
+            tenant,
+            client_id,
+            secret,
+        } => {
+            let client = http::client().map_err(|e| e.to_string())?;
+            let options = ClientSecretCredentialOptions {
+                client_options: client_options(client, cloud, deadline, trace.clone()),
+            };
+            ClientSecretCredential::new(
+                tenant,
+                client_id.clone(),
+                azure_core::credentials::Secret::new(secret.expose().clone()),
+                Some(options),
+            )
+            .map_err(|e| sdk_error(&e))?
+        }
+        Source::PodToken {
+            tenant,
+            client_id,
+            token,
+        } => {
+            let client = http::client().map_err(|e| e.to_string())?;
+            let options = ClientAssertionCredentialOptions {
+                client_options: client_options(client, cloud, deadline, trace.clone()),
+            };
+            ClientAssertionCredential::new(
+                tenant.clone(),
+                client_id.clone(),
+                PodToken(token.clone()),
+                Some(options),
+            )
+            .map_err(|e| sdk_error(&e))?
+        }
+    };
+    let token = credential
+        .get_token(&[ACR_SCOPE], None)
+        .await
+        .map_err(|e| {
+            let mut text = sdk_error(&e);
+            // When the transport gave up, its own account is the whole story; the SDK only
+            // wraps it in generic retry and troubleshooting text.
+            let transport = trace.lock().ok().and_then(|t| t.last_failure.clone());
+            if let Some(failure) = transport.filter(|f| text.contains(f.as_str())) {
+                text = format!("unreachable: {failure}");
+            }
+            if let Source::PodToken { token, .. } = source {
+                text = super::exchange::scrub(&text, token.expose());
+            }
+            text
+        })?;
+    Ok(Secret::new(token.token.secret().to_string()))
+}
+
+fn client_options(
+    client: reqwest::Client,
+    cloud: &Cloud,
+    deadline: Deadline,
+    trace: Arc<Mutex<Trace>>,
+) -> ClientOptions {
+    let cloud = match cloud.known {
+        Some(crate::hosts::AzureCloud::Public) => CloudConfiguration::AzurePublic,
+        Some(crate::hosts::AzureCloud::China) => CloudConfiguration::AzureChina,
+        Some(crate::hosts::AzureCloud::UsGovernment) => CloudConfiguration::AzureGovernment,
+        // Germany and custom clouds: the SDK takes any https authority.
+        _ => {
+            let mut custom = CustomConfiguration::default();
+            custom.authority_host = cloud.authority.clone();
+            custom.into()
+        }
+    };
+    let remaining = deadline.remaining();
+    ClientOptions {
+        transport: Some(Transport::new(Arc::new(BoundedTransport {
+            client,
+            deadline,
+            attempts: AtomicU32::new(0),
+            trace,
+        }))),
+        retry: RetryOptions::exponential(ExponentialRetryOptions {
+            initial_delay: azure_core::time::Duration::milliseconds(200),
+            max_retries: http::MAX_ATTEMPTS - 1,
+            max_total_elapsed: azure_core::time::Duration::milliseconds(
+                i64::try_from(remaining.as_millis()).unwrap_or(i64::MAX),
+            ),
+            max_delay: azure_core::time::Duration::seconds(5),
+        }),
+        cloud: Some(Arc::new(cloud)),
+        ..Default::default()
+    }
+}
+
+/// An SDK error as one line: its message and the causes below it.
+fn sdk_error(error: &azure_core::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let piece = c.to_string();
+        if !text.contains(&piece) {
+            text.push_str(": ");
+            text.push_str(&piece);
+        }
+        cause = c.source();
+    }
+    text.replace('\n', " ")
+}
+
+/// The pod's token, handed to the SDK as the client assertion.
+struct PodToken(Secret<String>);
+
+impl std::fmt::Debug for PodToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PodToken(REDACTED)")
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientAssertion for PodToken {
+    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        Ok(self.0.expose().clone())
+    }
+}
+
+/// Our reqwest client as the SDK's transport, with per-attempt timeouts and an attempt limit
+/// (see the module docs).
+#[derive(Debug)]
+struct BoundedTransport {
+    client: reqwest::Client,
+    deadline: Deadline,
+    attempts: AtomicU32,
+    trace: Arc<Mutex<Trace>>,
+}
+
+impl BoundedTransport {
+    fn note(&self, attempts: u32, failure: Option<String>) {
+        if let Ok(mut t) = self.trace.lock() {
+            t.attempts = attempts;
+            if failure.is_some() {
+                t.last_failure = failure;
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for BoundedTransport {
+    async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
+        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        let last = attempt >= http::MAX_ATTEMPTS;
+        let budget = self.deadline.step(http::ATTEMPT_TIMEOUT);
+        let host = request.url().host_str().unwrap_or_default().to_string();
+        // Past the limit the SDK's retry policy must stop: it retries only Io/Connection
+        // errors and listed statuses, so the final failure is reported as `Other`.
+        let give_up = |kind: ErrorKind, text: String| {
+            let text = if last {
+                format!("{text} (after {attempt} attempt(s))")
+            } else {
+                text
+            };
+            self.note(attempt, Some(text.clone()));
+            let kind = if last { ErrorKind::Other } else { kind };
+            Err(azure_core::Error::with_message(kind, text))
+        };
+        if budget.is_zero() {
+            return give_up(
+                ErrorKind::Other,
+                format!("{host}: no time left before the deadline"),
+            );
+        }
+        match tokio::time::timeout(budget, self.client.execute_request(request)).await {
+            Err(_) => give_up(
+                ErrorKind::Io,
+                format!("{host}: no response within {:.1}s", budget.as_secs_f32()),
+            ),
+            Ok(Err(e)) => {
+                let kind = e.kind().clone();
+                give_up(kind, format!("{host}: {}", transport_cause(&e)))
+            }
+            Ok(Ok(response)) => {
+                let status = response.status();
+                let retryable = status == StatusCode::TooManyRequests
+                    || status == StatusCode::NotFound
+                    || status == StatusCode::Gone
+                    || status == StatusCode::RequestTimeout
+                    || u16::from(status) >= 500;
+                if last && retryable {
+                    return give_up(
+                        ErrorKind::Other,
+                        format!("{host} answered HTTP {}", u16::from(status)),
+                    );
+                }
+                self.note(attempt, None);
+                Ok(response)
+            }
+        }
+    }
+}
+
+/// The useful part of a transport error: the innermost causes, without the request URL.
+fn transport_cause(error: &azure_core::Error) -> String {
+    let mut pieces: Vec<String> = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        if let Some(r) = c.downcast_ref::<reqwest::Error>() {
+            if r.is_connect() {
+                pieces.push("cannot connect".into());
+            } else if r.is_timeout() {
+                pieces.push("timed out".into());
+            }
+        } else {
+            pieces.push(c.to_string());
+        }
+        cause = c.source();
+    }
+    pieces.dedup();
+    if pieces.is_empty() {
+        error.to_string()
+    } else {
+        pieces.join(": ")
+    }
+}
