@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::backend::anonymous::Anonymous;
 use crate::backend::cloud::{CloudBackend, CloudTarget};
+use crate::backend::ecr::{EcrBackend, EcrTarget};
 use crate::backend::file::{find_matches, DockerConfig, FileBackend};
 use crate::backend::{Backend, BackendKind};
 use crate::error::Result;
@@ -72,6 +73,18 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 RuleTarget::None => Box::new(Anonymous {
                     cache_for: settings.static_cache,
                 }),
+                RuleTarget::Ecr {
+                    region,
+                    registry_id,
+                } => Box::new(EcrBackend {
+                    target: EcrTarget::PrivateRule {
+                        region: region.clone(),
+                        registry_id: registry_id.clone(),
+                    },
+                }),
+                RuleTarget::EcrPublic => Box::new(EcrBackend {
+                    target: EcrTarget::PublicRule,
+                }),
                 target => Box::new(CloudBackend {
                     kind: target.kind(),
                     target: CloudTarget::Rule(target.clone()),
@@ -106,6 +119,18 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
     }
 
     if let Some(registry) = hosts::classify(image.host()) {
+        let reason = registry.reason();
+        let ecr = match &registry {
+            hosts::CloudRegistry::EcrPrivate(h) => Some(EcrTarget::Private(h.clone())),
+            hosts::CloudRegistry::EcrPublic(h) => Some(EcrTarget::Public(h.clone())),
+            _ => None,
+        };
+        if let Some(target) = ecr {
+            return Ok(Route {
+                reason,
+                backend: Box::new(EcrBackend { target }),
+            });
+        }
         let kind = match registry {
             hosts::CloudRegistry::EcrPrivate(_) => BackendKind::Ecr,
             hosts::CloudRegistry::EcrPublic(_) => BackendKind::EcrPublic,

@@ -19,6 +19,7 @@
 //! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry |
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
 //! | [`backend`] | the backend trait and the backends (`file`, `none`, the clouds) |
+//! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
 //! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
 //! | [`duration`] | Go duration text, both ways |
 //! | [`deadline`] | the run's overall deadline, which every network step respects |

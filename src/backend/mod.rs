@@ -17,6 +17,7 @@ use crate::protocol::{AuthConfig, CacheKeyType, Request};
 
 pub mod anonymous;
 pub mod cloud;
+pub mod ecr;
 pub mod file;
 
 /// The backend names shown by `check` and accepted in host rules.
