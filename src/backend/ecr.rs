@@ -22,7 +22,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials as AwsCredentials;
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 
 use super::{Backend, BackendKind, Credentials, FetchContext};
@@ -389,7 +389,7 @@ async fn fetch_token(
                 fail(format!(
                     "no node AWS credentials from the default chain \
                      (environment, profile, web identity, container, instance metadata): {}",
-                    DisplayErrorContext(&e)
+                    error_chain(&e)
                 ))
             })?;
             let identity = format!("node credentials from {}", credential_source(&credentials));
@@ -650,7 +650,7 @@ fn credential_source(credentials: &AwsCredentials) -> String {
 fn describe_sdk_error<E, R>(error: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match error {
         SdkError::ServiceError(context) => {
@@ -658,15 +658,30 @@ where
             match (e.code(), e.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
-                _ => DisplayErrorContext(e).to_string(),
+                _ => error_chain(e),
             }
         }
         SdkError::TimeoutError(_) => {
-            "no answer before the time limit (the endpoint accepted but did not respond)"
-                .to_string()
+            "timed out: no answer within the per-attempt limit or the run's --timeout".to_string()
         }
-        other => DisplayErrorContext(other).to_string(),
+        other => error_chain(other),
     }
+}
+
+/// An error and its sources as `a: b: c`, skipping a source whose text the previous one already
+/// contains. `DisplayErrorContext` would add a `Debug` dump of the whole tree.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let piece = c.to_string();
+        if !text.contains(&piece) {
+            text.push_str(": ");
+            text.push_str(&piece);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// `message` with every occurrence of the secret replaced: the last guard before a message
