@@ -608,9 +608,14 @@ fn no_credentials_at_all_is_a_clear_error() {
         &request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
         &env,
     );
+    // The failure contract: exit 1, nothing on stdout, one line naming backend and registry.
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert_eq!(ran.stdout, "");
     assert!(
-        ran.stderr.contains("no node AWS credentials"),
+        ran.stderr.starts_with(
+            "cloud-credential-provider: error: ecr backend, registry \
+             123456789012.dkr.ecr.us-east-1.amazonaws.com: no node AWS credentials"
+        ),
         "{}",
         ran.stderr
     );

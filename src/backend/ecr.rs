@@ -240,7 +240,7 @@ impl EcrBackend {
         }
     }
 
-    fn from_rule(&self) -> bool {
+    fn is_rule(&self) -> bool {
         matches!(
             self.target,
             EcrTarget::PrivateRule { .. } | EcrTarget::PublicRule
@@ -334,7 +334,7 @@ impl Backend for EcrBackend {
             },
             fetch_token(&plan, &role, ctx, kind, &registry),
         )?;
-        let auth = auth_keys(ctx.image, self.from_rule())
+        let auth = auth_keys(ctx.image, self.is_rule())
             .into_iter()
             .map(|key| (key, fetched.auth.clone()))
             .collect();
