@@ -425,6 +425,22 @@ mod tests {
     }
 
     #[test]
+    fn pem_blocks_round_trip_to_the_same_der() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let ders: Vec<Vec<u8>> = vec![(0..=255u8).collect(), vec![1, 2, 3], vec![7; 48]];
+        let mut pem = String::new();
+        for der in &ders {
+            pem_encode_certificate(der, &mut pem);
+        }
+        assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
+        let parsed: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .map(|c| c.unwrap().to_vec())
+            .collect();
+        assert_eq!(parsed, ders);
+    }
+
+    #[test]
     fn the_plain_client_refuses_https() {
         let (url, _) = serve(|_| Some(OK));
         let url = url.replace("http://", "https://");

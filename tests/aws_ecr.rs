@@ -642,3 +642,59 @@ fn drop_in_name_with_the_eks_arguments_serves_ecr() {
     assert_eq!(only_auth(&resp).0, host);
     assert_eq!(only_auth(&resp).1, "AWS");
 }
+
+#[test]
+fn proxy_variables_are_honoured() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::recording(moto.port());
+    let mut env = AwsEnv::new(Some(&NodeKeys::random()));
+    // A name that resolves nowhere: only a proxy can carry the request.
+    env.endpoint("ECR", "http://ecr.proxy-test.invalid");
+    env.set("HTTP_PROXY", proxy.url());
+    let ran = run_aws(
+        &[],
+        &request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+        &env,
+    );
+    assert_eq!(only_auth(&response(&ran)).1, "AWS");
+    let seen = proxy.requests();
+    assert_eq!(ops(&seen), [ECR_TARGET]);
+    assert!(
+        seen[0].path.starts_with("http://ecr.proxy-test.invalid"),
+        "{}",
+        seen[0].path
+    );
+
+    // NO_PROXY exempts the endpoint: straight to moto, the proxy sees nothing more.
+    env.endpoint("ECR", moto.url());
+    env.set("NO_PROXY", "127.0.0.1");
+    let ran = run_aws(
+        &[],
+        &request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+        &env,
+    );
+    assert_eq!(only_auth(&response(&ran)).1, "AWS");
+    assert_eq!(proxy.requests().len(), 1);
+}
+
+#[test]
+fn https_endpoints_are_trusted_through_ssl_cert_file_only() {
+    let certs = TempDir::new("aws-tls");
+    let (moto, ca) = Moto::start_tls(&certs);
+    let mut env = AwsEnv::new(Some(&NodeKeys::random()));
+    env.endpoint("ECR", format!("https://127.0.0.1:{}", moto.port()));
+    let image = request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
+
+    // The system store does not know the test CA: the TLS handshake must fail.
+    let ran = run_aws(&[], &image, &env);
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert!(
+        ran.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        ran.stderr
+    );
+
+    env.set("SSL_CERT_FILE", ca.display().to_string());
+    let ran = run_aws(&[], &image, &env);
+    assert_eq!(only_auth(&response(&ran)).1, "AWS");
+}

@@ -76,11 +76,34 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// moto over HTTPS with a certificate from a throwaway CA (`trustme`); returns the server
+    /// and the CA's PEM file, which clients must be told to trust (`SSL_CERT_FILE`).
+    pub fn start_tls(dir: &TempDir) -> (Moto, PathBuf) {
+        let made = run(
+            {
+                let mut cmd = Command::new(venv_bin("python"));
+                cmd.args(["-m", "trustme", "-q", "-d"]).arg(dir.path());
+                cmd
+            },
+            b"",
+        );
+        assert!(made.status.success(), "trustme: {}", made.describe());
+        let cert = dir.join("server.pem").display().to_string();
+        let key = dir.join("server.key").display().to_string();
+        let moto = Moto::start_with(&["-s", "-c", &cert, "-k", &key]);
+        (moto, dir.join("client.pem"))
+    }
+
+    fn start_with(extra: &[&str]) -> Moto {
         let bin = venv_bin("moto_server");
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new(&bin)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .args(extra)
                 .env("AWS_EC2_METADATA_DISABLED", "true")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
