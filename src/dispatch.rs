@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use crate::backend::acr::{self, AcrBackend, AzureSettings};
 use crate::backend::anonymous::Anonymous;
-use crate::backend::cloud::{CloudBackend, CloudTarget};
+use crate::backend::ecr::{EcrBackend, EcrTarget};
 use crate::backend::file::{find_matches, DockerConfig, FileBackend};
 use crate::backend::gcr::{GcrBackend, GcrTarget, GoogleSettings};
-use crate::backend::{Backend, BackendKind};
+use crate::backend::Backend;
 use crate::error::Result;
 use crate::hosts;
 use crate::image::ImageRef;
@@ -91,9 +91,17 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 RuleTarget::Acr { registry } => {
                     Box::new(AcrBackend::for_registry(registry, settings))
                 }
-                target => Box::new(CloudBackend {
-                    kind: target.kind(),
-                    target: CloudTarget::Rule(target.clone()),
+                RuleTarget::Ecr {
+                    region,
+                    registry_id,
+                } => Box::new(EcrBackend {
+                    target: EcrTarget::PrivateRule {
+                        region: region.clone(),
+                        registry_id: registry_id.clone(),
+                    },
+                }),
+                RuleTarget::EcrPublic => Box::new(EcrBackend {
+                    target: EcrTarget::PublicRule,
                 }),
             };
             return Ok(Route { backend, reason });
@@ -132,35 +140,22 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
     }
 
     if let Some(registry) = hosts::classify(image.host()) {
-        if let hosts::CloudRegistry::Gcr(host) = &registry {
-            return Ok(Route {
-                reason: registry.reason(),
-                backend: Box::new(GcrBackend::new(
-                    GcrTarget::Host(host.clone()),
-                    &settings.google,
-                    settings.static_cache,
-                )),
-            });
-        }
-        if let hosts::CloudRegistry::Acr(h) = &registry {
-            return Ok(Route {
-                reason: registry.reason(),
-                backend: Box::new(AcrBackend::for_host(h, settings)),
-            });
-        }
-        let kind = match registry {
-            hosts::CloudRegistry::EcrPrivate(_) => BackendKind::Ecr,
-            hosts::CloudRegistry::EcrPublic(_) => BackendKind::EcrPublic,
-            hosts::CloudRegistry::Acr(_) => BackendKind::Acr,
-            hosts::CloudRegistry::Gcr(_) => BackendKind::Gcr,
-        };
-        return Ok(Route {
-            reason: registry.reason(),
-            backend: Box::new(CloudBackend {
-                kind,
-                target: CloudTarget::Host(registry),
+        let reason = registry.reason();
+        let backend: Box<dyn Backend> = match registry {
+            hosts::CloudRegistry::EcrPrivate(h) => Box::new(EcrBackend {
+                target: EcrTarget::Private(h),
             }),
-        });
+            hosts::CloudRegistry::EcrPublic(h) => Box::new(EcrBackend {
+                target: EcrTarget::Public(h),
+            }),
+            hosts::CloudRegistry::Acr(h) => Box::new(AcrBackend::for_host(&h, settings)),
+            hosts::CloudRegistry::Gcr(h) => Box::new(GcrBackend::new(
+                GcrTarget::Host(h),
+                &settings.google,
+                settings.static_cache,
+            )),
+        };
+        return Ok(Route { backend, reason });
     }
 
     if let Some((backend, reason)) = acr::route_custom_suffix(image, settings) {

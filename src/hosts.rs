@@ -257,7 +257,7 @@ impl AwsPartition {
     /// `us-gov-`, `us-iso-`, `us-isob-`, `eu-isoe-`, `us-isof-`, `eusc-de-`. Every other region is
     /// commercial; a whitelist of commercial prefixes (`us|eu|ap|…`) would reject the next new
     /// geography (as `mx-` and `il-` once were new) for no gain.
-    fn of_region(region: &str) -> AwsPartition {
+    pub fn of_region(region: &str) -> AwsPartition {
         if region.starts_with("cn-") {
             AwsPartition::AwsCn
         } else if region.starts_with("us-gov-") {

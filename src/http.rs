@@ -104,6 +104,77 @@ fn build(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
         .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", e.without_url())))
 }
 
+/// The HTTP client the AWS SDK clients use (ECR, ECR Public, STS), configured like [`client`]:
+///
+/// - trust: the same system store ([`rustls_native_certs`], so `SSL_CERT_FILE`/`SSL_CERT_DIR`
+///   apply), loaded once here so that a node without any CA certificate gets this module's clear
+///   error instead of an opaque TLS failure later. The SDK's own default would load the same store,
+///   but silently accept an empty one;
+/// - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` from the environment. The SDK's
+///   default client reads them too, but only under its newest behaviour version; here it is
+///   explicit, so an SDK upgrade cannot switch proxies off;
+/// - time: the connect and read timeouts come from the SDK's `TimeoutConfig`, which the backend
+///   sets from [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`] and the run's deadline; retries are the
+///   SDK's own (standard mode, [`MAX_ATTEMPTS`]), which know AWS's throttling error codes.
+///
+/// One client serves every SDK client of a run, so connections (and the parsed roots) are shared
+/// between the STS and the ECR call.
+pub fn aws_http_client() -> Result<aws_types::sdk_config::SharedHttpClient> {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+    use aws_smithy_http_client::{Builder, Connector};
+
+    let loaded = rustls_native_certs::load_native_certs();
+    if loaded.certs.is_empty() {
+        let detail = loaded
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(Error::Config(format!(
+            "no trusted CA certificates found in the system store or SSL_CERT_FILE/SSL_CERT_DIR{detail}"
+        )));
+    }
+    // The SDK takes extra roots as PEM only; re-encoding DER is microseconds.
+    let mut pem = String::new();
+    for cert in &loaded.certs {
+        pem_encode_certificate(cert.as_ref(), &mut pem);
+    }
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(pem.into_bytes());
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?;
+    // The SDK calls this once per distinct connector setting (timeouts), passing its sleep impl.
+    let client = Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut builder = Connector::builder()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context.clone());
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    });
+    Ok(client)
+}
+
+/// Appends one DER certificate to `out` as a PEM block (RFC 7468: 64-column base64).
+fn pem_encode_certificate(der: &[u8], out: &mut String) {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+}
+
 /// A complete response.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -357,6 +428,22 @@ mod tests {
             "{result:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn pem_blocks_round_trip_to_the_same_der() {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let ders: Vec<Vec<u8>> = vec![(0..=255u8).collect(), vec![1, 2, 3], vec![7; 48]];
+        let mut pem = String::new();
+        for der in &ders {
+            pem_encode_certificate(der, &mut pem);
+        }
+        assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
+        let parsed: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .map(|c| c.unwrap().to_vec())
+            .collect();
+        assert_eq!(parsed, ders);
     }
 
     #[test]

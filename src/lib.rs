@@ -21,6 +21,7 @@
 //! | [`backend`] | the backend trait and the backends (`file`, `none`, the clouds) |
 //! | [`backend::gcr`] | Google: metadata server, key files, workload identity, dockercfg flows |
 //! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirrors |
+//! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
 //! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
 //! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life |
 //! | [`duration`] | Go duration text, both ways |

@@ -179,18 +179,6 @@ fn usage_errors_fail_with_one_clear_line() {
 }
 
 #[test]
-fn a_claimed_cloud_host_without_its_client_fails_clearly() {
-    let r = run(
-        &[],
-        &request(V1, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"),
-    );
-    assert_fails(
-        &r,
-        "ecr backend, registry 123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-    );
-}
-
-#[test]
 fn help_and_version_go_to_stdout() {
     let r = run(&["--help"], "");
     assert_eq!(r.code, 0);

@@ -17,7 +17,7 @@ use crate::protocol::{AuthConfig, CacheKeyType, Request};
 
 pub mod acr;
 pub mod anonymous;
-pub mod cloud;
+pub mod ecr;
 pub mod file;
 pub mod gcr;
 

@@ -6,11 +6,13 @@
 //! - [`require_tool`]: an external tool the test needs; a missing one FAILS the test (never
 //!   skips it) and says how to install it;
 //! - [`run`], [`run_provider`]: run a process with piped input and a time limit;
-//! - [`registry`]: a real OCI registry on loopback with Basic auth.
+//! - [`registry`]: a real OCI registry on loopback with Basic auth;
+//! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment.
 //!
 //! Run the suite with `scripts/test.sh`: it keeps the tests off every network but loopback.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod netns;
 pub mod registry;
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""A fake of the two ECR token APIs, for what moto cannot do.
+
+moto has no ECR Public (it answers HTTP 500) and its private-ECR tokens always expire in 2015.
+This fake speaks AWS JSON 1.1 on 127.0.0.1 and answers
+
+  X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken  (private ECR)
+  X-Amz-Target: SpencerFrontendService.GetAuthorizationToken                  (ECR Public)
+
+with the token base64("AWS:" + $ECR_FAKE_PASSWORD), expiring $ECR_FAKE_EXPIRES_IN seconds from
+the moment of the request. Signatures are not checked (neither does moto). Any other target gets
+the JSON 1.1 error UnknownOperationException.
+
+The password comes from the environment, not the command line, so it never shows in `ps`.
+It prints "PORT <n>" on stdout once listening, and exits when stdin reaches end of file, so it
+never outlives the test process that started it (even one that crashed).
+"""
+
+import base64
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PRIVATE_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
+PUBLIC_TARGET = "SpencerFrontendService.GetAuthorizationToken"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet: the tests read stdout for the port
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        target = self.headers.get("X-Amz-Target", "")
+        password = os.environ["ECR_FAKE_PASSWORD"]
+        expires_at = time.time() + float(os.environ.get("ECR_FAKE_EXPIRES_IN", "43200"))
+        token = base64.b64encode(f"AWS:{password}".encode()).decode()
+        data = {"authorizationToken": token, "expiresAt": expires_at}
+        if target == PRIVATE_TARGET:
+            data["proxyEndpoint"] = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
+            self.reply(200, {"authorizationData": [data]})
+        elif target == PUBLIC_TARGET:
+            self.reply(200, {"authorizationData": data})
+        else:
+            self.reply(
+                400,
+                {"__type": "UnknownOperationException", "message": f"unknown target {target!r}"},
+            )
+
+    def reply(self, status, body):
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(f"PORT {server.server_address[1]}", flush=True)
+    sys.stdin.read()  # until the test closes our stdin (or exits)
+    server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
