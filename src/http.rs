@@ -30,28 +30,48 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Largest response body read; token responses are a few KiB.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+type Roots = Vec<rustls::pki_types::CertificateDer<'static>>;
+
+static ROOTS: OnceLock<std::result::Result<Roots, String>> = OnceLock::new();
 static TLS: OnceLock<std::result::Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+
+/// The trusted CA certificates: the system store as `rustls-native-certs` reads it (so
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` apply), read once per process, and only by a backend that
+/// needs TLS. An empty store is an error here, where it can be named, rather than an opaque
+/// handshake failure later.
+fn system_roots() -> Result<&'static Roots> {
+    ROOTS
+        .get_or_init(|| {
+            let loaded = rustls_native_certs::load_native_certs();
+            if loaded.certs.is_empty() {
+                let detail = loaded
+                    .errors
+                    .first()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "no trusted CA certificates found in the system store or SSL_CERT_FILE/SSL_CERT_DIR{detail}"
+                ));
+            }
+            Ok(loaded.certs)
+        })
+        .as_ref()
+        .map_err(|e| Error::Config(e.clone()))
+}
 
 /// The rustls configuration every HTTPS client of this process uses.
 pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
-    TLS.get_or_init(build_tls_config)
+    let roots = system_roots()?;
+    TLS.get_or_init(|| build_tls_config(roots))
         .clone()
         .map_err(Error::Config)
 }
 
-fn build_tls_config() -> std::result::Result<Arc<rustls::ClientConfig>, String> {
-    let loaded = rustls_native_certs::load_native_certs();
+fn build_tls_config(certs: &Roots) -> std::result::Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    let (added, _ignored) = roots.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
-        let detail = loaded
-            .errors
-            .first()
-            .map(|e| format!(" ({e})"))
-            .unwrap_or_default();
-        return Err(format!(
-            "no trusted CA certificates found in the system store or SSL_CERT_FILE/SSL_CERT_DIR{detail}"
-        ));
+        return Err("none of the system's CA certificates could be parsed".to_string());
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -124,20 +144,10 @@ pub fn aws_http_client() -> Result<aws_types::sdk_config::SharedHttpClient> {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     use aws_smithy_http_client::{Builder, Connector};
 
-    let loaded = rustls_native_certs::load_native_certs();
-    if loaded.certs.is_empty() {
-        let detail = loaded
-            .errors
-            .first()
-            .map(|e| format!(" ({e})"))
-            .unwrap_or_default();
-        return Err(Error::Config(format!(
-            "no trusted CA certificates found in the system store or SSL_CERT_FILE/SSL_CERT_DIR{detail}"
-        )));
-    }
+    let roots = system_roots()?;
     // The SDK takes extra roots as PEM only; re-encoding DER is microseconds.
     let mut pem = String::new();
-    for cert in &loaded.certs {
+    for cert in roots {
         pem_encode_certificate(cert.as_ref(), &mut pem);
     }
     let trust = TrustStore::empty()
