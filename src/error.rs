@@ -56,5 +56,23 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// An error and its sources as one line, `a: b: c`, skipping a source whose text the line
+/// already holds. Libraries' `Display` shows only the top error ("error sending request") and
+/// their `Debug` dumps whole trees; operators need the cause ("connection refused") on one line.
+/// Callers pass only errors that carry no secret (or redact the result).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let piece = c.to_string();
+        if !text.contains(&piece) {
+            text.push_str(": ");
+            text.push_str(&piece);
+        }
+        cause = c.source();
+    }
+    text.replace(['\n', '\r'], " ")
+}
+
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

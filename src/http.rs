@@ -313,19 +313,7 @@ async fn attempt_once(request: reqwest::RequestBuilder) -> std::result::Result<R
 
 /// A reqwest error as one line, with its cause chain but without the URL.
 fn describe(error: reqwest::Error) -> String {
-    use std::error::Error as _;
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let piece = c.to_string();
-        if !text.contains(&piece) {
-            text.push_str(": ");
-            text.push_str(&piece);
-        }
-        cause = c.source();
-    }
-    text
+    crate::error::chain(&error.without_url())
 }
 
 #[cfg(test)]

@@ -35,6 +35,16 @@ impl Secret<String> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// `text` with every occurrence of this secret replaced by `REDACTED`: the last guard for
+    /// messages that quote a remote service's answer, which may echo what it was sent.
+    pub fn redact_from(&self, text: &str) -> String {
+        if self.0.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(self.0.as_str(), "REDACTED")
+        }
+    }
 }
 
 impl<T> From<T> for Secret<T> {
@@ -60,5 +70,15 @@ mod tests {
         assert_eq!(format!("{:?}", Some(&s)), "Some(REDACTED)");
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(s.len(), 7);
+    }
+
+    #[test]
+    fn redaction_removes_every_occurrence() {
+        let s = Secret::new("eyJhbGciOiJSUzI1NiJ9.payload".to_string());
+        assert_eq!(
+            s.redact_from("InvalidIdentityToken: eyJhbGciOiJSUzI1NiJ9.payload is bad, eyJhbGciOiJSUzI1NiJ9.payload"),
+            "InvalidIdentityToken: REDACTED is bad, REDACTED"
+        );
+        assert_eq!(Secret::new(String::new()).redact_from("text"), "text");
     }
 }

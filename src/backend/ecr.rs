@@ -389,7 +389,7 @@ async fn fetch_token(
                 fail(format!(
                     "no node AWS credentials from the default chain \
                      (environment, profile, web identity, container, instance metadata): {}",
-                    error_chain(&e)
+                    crate::error::chain(&e)
                 ))
             })?;
             let identity = format!("node credentials from {}", credential_source(&credentials));
@@ -407,7 +407,7 @@ async fn fetch_token(
                     fail(format!(
                         "STS AssumeRoleWithWebIdentity for role {arn} in {} failed: {}",
                         plan.region,
-                        redact(&message, token)
+                        token.redact_from(&message)
                     ))
                 })?;
             (credentials, arn.clone())
@@ -658,40 +658,14 @@ where
             match (e.code(), e.message()) {
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
-                _ => error_chain(e),
+                _ => crate::error::chain(e),
             }
         }
         SdkError::TimeoutError(_) => {
             "timed out: no answer within the per-attempt limit or the run's --timeout".to_string()
         }
-        other => error_chain(other),
+        other => crate::error::chain(other),
     }
-}
-
-/// An error and its sources as `a: b: c`, skipping a source whose text the previous one already
-/// contains. `DisplayErrorContext` would add a `Debug` dump of the whole tree.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let piece = c.to_string();
-        if !text.contains(&piece) {
-            text.push_str(": ");
-            text.push_str(&piece);
-        }
-        cause = c.source();
-    }
-    text
-}
-
-/// `message` with every occurrence of the secret replaced: the last guard before a message
-/// that quotes service output leaves the process.
-fn redact(message: &str, secret: &Secret<String>) -> String {
-    let value = secret.expose();
-    if value.len() < 4 {
-        return message.to_string();
-    }
-    message.replace(value.as_str(), "REDACTED")
 }
 
 #[cfg(test)]
@@ -966,17 +940,5 @@ mod tests {
                 "{region} fips={fips} dual-stack={dual_stack}"
             );
         }
-    }
-
-    #[test]
-    fn redaction_removes_the_secret() {
-        let s = Secret::new("eyJhbGciOiJSUzI1NiJ9.payload".to_string());
-        assert_eq!(
-            redact(
-                "InvalidIdentityToken: eyJhbGciOiJSUzI1NiJ9.payload is bad",
-                &s
-            ),
-            "InvalidIdentityToken: REDACTED is bad"
-        );
     }
 }

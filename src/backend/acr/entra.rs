@@ -94,7 +94,7 @@ pub async fn token(
                 }),
                 client_options: client_options(client, cloud, deadline, trace.clone()),
             };
-            ManagedIdentityCredential::new(Some(options)).map_err(|e| sdk_error(&e))?
+            ManagedIdentityCredential::new(Some(options)).map_err(|e| crate::error::chain(&e))?
         }
         Source::ClientSecret {
             tenant,
@@ -111,7 +111,7 @@ pub async fn token(
                 azure_core::credentials::Secret::new(secret.expose().clone()),
                 Some(options),
             )
-            .map_err(|e| sdk_error(&e))?
+            .map_err(|e| crate::error::chain(&e))?
         }
         Source::PodToken {
             tenant,
@@ -128,14 +128,14 @@ pub async fn token(
                 PodToken(token.clone()),
                 Some(options),
             )
-            .map_err(|e| sdk_error(&e))?
+            .map_err(|e| crate::error::chain(&e))?
         }
     };
     let token = credential
         .get_token(&[ACR_SCOPE], None)
         .await
         .map_err(|e| {
-            let mut text = sdk_error(&e);
+            let mut text = crate::error::chain(&e);
             // When the transport gave up, its own account is the whole story; the SDK only
             // wraps it in generic retry and troubleshooting text.
             let transport = trace.lock().ok().and_then(|t| t.last_failure.clone());
@@ -143,7 +143,7 @@ pub async fn token(
                 text = format!("unreachable: {failure}");
             }
             if let Source::PodToken { token, .. } = source {
-                text = super::exchange::scrub(&text, token.expose());
+                text = token.redact_from(&text);
             }
             text
         })?;
@@ -186,21 +186,6 @@ fn client_options(
         cloud: Some(Arc::new(cloud)),
         ..Default::default()
     }
-}
-
-/// An SDK error as one line: its message and the causes below it.
-fn sdk_error(error: &azure_core::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        let piece = c.to_string();
-        if !text.contains(&piece) {
-            text.push_str(": ");
-            text.push_str(&piece);
-        }
-        cause = c.source();
-    }
-    text.replace('\n', " ")
 }
 
 /// The pod's token, handed to the SDK as the client assertion.

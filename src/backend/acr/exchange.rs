@@ -179,7 +179,7 @@ pub async fn exchange(
         let detail = body.as_ref().map(error_detail).unwrap_or_default();
         return Err(ExchangeError::Refused {
             status: reply.status,
-            detail: scrub(&detail, access_token.expose()),
+            detail: access_token.redact_from(&detail),
         });
     }
     if !reply.ok() {
@@ -230,15 +230,6 @@ fn error_detail(body: &Value) -> String {
         .take(200)
         .collect();
     one_line
-}
-
-/// `text` with every occurrence of `secret` removed, for messages built from remote input.
-pub fn scrub(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret, "REDACTED")
-    }
 }
 
 /// A JWT's payload claims, or None when it is not a JWT (three dot-separated parts, the
@@ -390,7 +381,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            scrub(&error_detail(&body), "SECRET"),
+            Secret::new("SECRET".to_string()).redact_from(&error_detail(&body)),
             "UNAUTHORIZED: bad token REDACTED"
         );
         let body: Value =

@@ -134,7 +134,7 @@ impl KeyFile {
             format!(
                 "key file {}: cannot use \"private_key\" ({})",
                 self.path.display(),
-                gcp_error(&e)
+                crate::error::chain(&e)
             )
         })?;
         let mut header = json!({"alg": "RS256", "typ": "JWT"});
@@ -196,11 +196,11 @@ impl KeyFile {
 pub async fn adc_user_token() -> Result<AccessToken, String> {
     let provider = ConfigDefaultCredentials::new()
         .await
-        .map_err(|e| format!("gcloud user credentials: {}", gcp_error(&e)))?;
+        .map_err(|e| format!("gcloud user credentials: {}", crate::error::chain(&e)))?;
     let token = provider
         .token(&[CLOUD_PLATFORM_SCOPE])
         .await
-        .map_err(|e| format!("gcloud user credentials: {}", gcp_error(&e)))?;
+        .map_err(|e| format!("gcloud user credentials: {}", crate::error::chain(&e)))?;
     let expires_at = u64::try_from(token.expires_at().timestamp())
         .map(|secs| UNIX_EPOCH + std::time::Duration::from_secs(secs))
         .unwrap_or(UNIX_EPOCH);
@@ -208,23 +208,6 @@ pub async fn adc_user_token() -> Result<AccessToken, String> {
         token: Secret::new(token.as_str().to_string()),
         expires_at,
     })
-}
-
-/// A gcp_auth error with its cause chain. gcp_auth builds messages from static text and
-/// I/O, JSON-syntax and HTTP errors, none of which carry a token.
-fn gcp_error(error: &gcp_auth::Error) -> String {
-    use std::error::Error as _;
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let piece = c.to_string();
-        if !text.contains(&piece) {
-            text.push_str(": ");
-            text.push_str(&piece);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]
