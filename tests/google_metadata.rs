@@ -470,3 +470,20 @@ fn a_key_file_wins_over_the_metadata_server() {
     );
     assert!(node.fake.requests().iter().all(|r| r["path"] == "/token"));
 }
+
+#[test]
+fn metadata_requests_never_go_through_a_proxy() {
+    // A node-wide HTTP_PROXY without a NO_PROXY entry for the metadata server must not break
+    // node identity: the link-local metadata server is always reached directly.
+    let node = Node::new(&[("expires_in", "3600")]);
+    let ran = node.run(
+        &[],
+        "gcr.io/proj/app",
+        &[
+            ("HTTP_PROXY", "http://127.0.0.1:9"),
+            ("http_proxy", "http://127.0.0.1:9"),
+        ],
+    );
+    let r = response(&ran);
+    assert_eq!(r["auth"]["gcr.io"]["password"], node.token.as_str());
+}
