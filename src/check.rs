@@ -175,10 +175,9 @@ fn render_text(report: &Map<String, Value>, facts: &[(&'static str, String)]) ->
         Some(Value::Null) | None => "-".to_string(),
         Some(other) => other.to_string(),
     };
-    let mut out = String::new();
-    let mut line = |label: &str, value: &str| {
-        out.push_str(&format!("{label:<14} {value}\n"));
-    };
+    // Collected first, then aligned on the longest label (backends bring their own labels).
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut line = |label: &str, value: &str| rows.push((label.to_string(), value.to_string()));
     line("image:", &field("image"));
     line("registry:", &field("registry"));
     line("backend:", &field("backend"));
@@ -232,5 +231,13 @@ fn render_text(report: &Map<String, Value>, facts: &[(&'static str, String)]) ->
             _ => line("auth keys:", "none (kubelet pulls anonymously)"),
         }
     }
-    out
+    let width = rows
+        .iter()
+        .map(|(label, _)| label.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(14);
+    rows.iter()
+        .map(|(label, value)| format!("{label:<width$} {value}\n"))
+        .collect()
 }
