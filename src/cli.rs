@@ -392,16 +392,24 @@ OPTIONS
   --static-cache-duration DUR   How long kubelet may cache credentials without an expiry
                                 (docker config entries) and empty answers. Default {static}.
   --timeout DUR                 Deadline for the whole run, at most {max}. Default {timeout}.
-  --azure-config PATH           Azure: the node's azure.json (cloud, tenantId, identity).
+  -v, --v=N                     More detail on stderr (kubelet shows it when a run fails).
+  -h, --help                    This text.       --version   Print the version.
+
+AWS (<acct>.dkr.ecr[-fips].<region>.<suffix>, dual-stack dkr-ecr names, public.ecr.aws)
+  No flags: the default AWS credential chain (env, profiles incl. credential_process and
+  SSO, web identity, ECS, IMDSv2); the region comes from the host. Pod identity: the role
+  from annotation eks.amazonaws.com/ecr-role-arn, else eks.amazonaws.com/role-arn, else
+  AWS_ECR_ROLE_ARN, assumed with the pod's token. AWS_ENDPOINT_URL_ECR and friends apply.
+
+AZURE (<name>.azurecr.io|cn|de|us, geo replicas, mirrors)
+  --azure-config PATH           The node's azure.json (cloud, tenantId, identity).
                                 As acr-credential-provider: its first argument. Without
                                 one, ACR pulls use the node's system-assigned identity.
   --registry-mirror SRC:DST[,SRC:DST]  (-r)
-                                Azure: pull images on registry SRC (host[:port]) with the
-                                ACR token of login server DST; both get the credentials.
-  --azure-sp-token-exchange     Azure: exchange the service principal's Entra token for an
-                                ACR token instead of answering with its client secret.
-  -v, --v=N                     More detail on stderr (kubelet shows it when a run fails).
-  -h, --help                    This text.       --version   Print the version.
+                                Pull images on registry SRC (host[:port]) with the ACR
+                                token of login server DST; both get the credentials.
+  --azure-sp-token-exchange     Exchange the service principal's Entra token for an ACR
+                                token instead of answering with its client secret.
 
 GOOGLE (gcr.io, *.gcr.io, *-docker.pkg.dev, container.cloud.google.com)
   --authFlow gcr|dockercfg|dockercfg-url
