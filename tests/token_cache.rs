@@ -77,14 +77,14 @@ fn an_unexpired_token_is_served_when_the_metadata_server_is_gone() {
     let fake = Fake::start(&[
         ("token", token.as_str()),
         ("email", "node@proj.iam.gserviceaccount.com"),
-        ("expires_in", "4"),
+        ("expires_in", "6"),
     ]);
     let host = fake.host();
     let home = TempDir::new("cache-stale-home");
     let cache = home.join("cache");
     let _ = response(&ask(&host, &home, &cache, "gcr.io/proj/app"));
     // Past the half-life: the next run must try to refresh, and the server is gone.
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(3500));
     drop(fake);
     let ran = ask(&host, &home, &cache, "gcr.io/proj/app");
     let r = response(&ran);
@@ -96,7 +96,7 @@ fn an_unexpired_token_is_served_when_the_metadata_server_is_gone() {
     );
     assert!(!ran.stderr.contains(&token));
     // Once expired, nothing is served.
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_millis(3000));
     let ran = ask(&host, &home, &cache, "gcr.io/proj/app");
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
 }
