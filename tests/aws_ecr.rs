@@ -465,7 +465,7 @@ fn a_hung_endpoint_fails_clearly_before_the_deadline() {
     );
     let elapsed = started.elapsed();
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert!(ran.stderr.contains("eu-west-3"), "{}", ran.stderr);
     assert!(
         ran.stderr.contains("timed out: no answer"),
