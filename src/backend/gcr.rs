@@ -477,16 +477,7 @@ impl GcrBackend {
 async fn node_token(deadline: Deadline) -> std::result::Result<(AccessToken, String), String> {
     if let Some(path) = keyfile::path_from_env() {
         let key = KeyFile::load(&path).map_err(|m| format!("flow gcr, {CREDENTIALS_ENV}: {m}"))?;
-        let identity = format!(
-            "service account {} (key file {})",
-            key.client_email,
-            path.display()
-        );
-        let token = key
-            .token(deadline)
-            .await
-            .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
-        return Ok((token, identity));
+        return key_token(key, &format!("key file {}", path.display()), deadline).await;
     }
     let host = metadata::host_from_env().map_err(|m| format!("flow gcr: {m}"))?;
     let md = Metadata::new(host).map_err(|e| format!("flow gcr: {e}"))?;
@@ -507,6 +498,20 @@ async fn node_token(deadline: Deadline) -> std::result::Result<(AccessToken, Str
         .token(deadline)
         .await
         .map_err(|e| format!("flow gcr, {identity}: access token: {e}"))?;
+    Ok((token, identity))
+}
+
+/// A service-account key's token, with the identity named after the key and where it was read.
+async fn key_token(
+    key: KeyFile,
+    source: &str,
+    deadline: Deadline,
+) -> std::result::Result<(AccessToken, String), String> {
+    let identity = format!("service account {} ({source})", key.client_email);
+    let token = key
+        .token(deadline)
+        .await
+        .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
     Ok((token, identity))
 }
 
@@ -536,16 +541,12 @@ async fn adc_fallback(
     match kind.as_str() {
         "service_account" => {
             let key = KeyFile::parse(&path, text).map_err(|m| format!("flow gcr: {m}"))?;
-            let identity = format!(
-                "service account {} (gcloud ADC file {})",
-                key.client_email,
-                path.display()
-            );
-            let token = key
-                .token(deadline)
-                .await
-                .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
-            Ok((token, identity))
+            key_token(
+                key,
+                &format!("gcloud ADC file {}", path.display()),
+                deadline,
+            )
+            .await
         }
         "authorized_user" => {
             let identity = format!("gcloud user credentials (ADC file {})", path.display());
