@@ -68,19 +68,6 @@ pub enum RuleTarget {
     None,
 }
 
-impl RuleTarget {
-    /// The backend that serves this target.
-    pub fn kind(&self) -> BackendKind {
-        match self {
-            RuleTarget::Ecr { .. } => BackendKind::Ecr,
-            RuleTarget::EcrPublic => BackendKind::EcrPublic,
-            RuleTarget::Acr { .. } => BackendKind::Acr,
-            RuleTarget::Gcr => BackendKind::Gcr,
-            RuleTarget::None => BackendKind::None,
-        }
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawConfig {
