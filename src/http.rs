@@ -1,12 +1,15 @@
 //! The one place HTTP clients are built: trust store, proxy, timeouts, retries.
 //!
-//! Every backend call that no cloud SDK makes for us (the ACR token exchange, Google's
-//! metadata server, STS and IAM credentials endpoints) goes through [`client`] and [`send`],
-//! so they all behave the same way on a node:
+//! Every HTTP request of the binary goes through the clients built here: the calls no cloud SDK
+//! makes for us (the ACR token exchange, Google's metadata server, STS and IAM credentials
+//! endpoints) through [`client`] and [`send`], azure_identity's through the same client handed
+//! in as its transport, and the AWS SDK's through [`aws::client`]. So they all behave the same
+//! way on a node:
 //!
 //! - trust: the system store as `rustls-native-certs` reads it, which honours `SSL_CERT_FILE`
 //!   and `SSL_CERT_DIR` (nodes behind TLS-inspecting proxies add their CA there); never
 //!   compiled-in roots. Loaded once per process, and only when a backend needs TLS;
+//! - crypto: `ring` ([`crypto_provider`]), randomness from the OS;
 //! - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (reqwest's default);
 //! - no redirects: a token endpoint that redirects is misconfigured, and following it could
 //!   carry a credential to another host;
@@ -20,6 +23,8 @@ use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+
+pub mod aws;
 
 /// Time to establish a TCP (and TLS) connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -59,6 +64,21 @@ fn system_roots() -> Result<&'static Roots> {
         .map_err(|e| Error::Config(e.clone()))
 }
 
+/// The one crypto library of the process, `ring`, for rustls and everything else that signs or
+/// hashes. It reads randomness from the OS (`getrandom`), so the first TLS handshake of a run
+/// costs no entropy gathering (README "Crypto library"). Installed as rustls' process default
+/// too, so a library that builds its own TLS configuration gets the same provider.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<rustls::crypto::CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| {
+            // Fails only if a default is installed already, which then stays: fine either way.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Arc::new(rustls::crypto::ring::default_provider())
+        })
+        .clone()
+}
+
 /// The rustls configuration every HTTPS client of this process uses.
 pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
     let roots = system_roots()?;
@@ -73,8 +93,7 @@ fn build_tls_config(certs: &Roots) -> std::result::Result<Arc<rustls::ClientConf
     if added == 0 {
         return Err("none of the system's CA certificates could be parsed".to_string());
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let config = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS set-up failed: {e}"))?
         .with_root_certificates(roots)
@@ -84,7 +103,7 @@ fn build_tls_config(certs: &Roots) -> std::result::Result<Arc<rustls::ClientConf
 
 /// A client for HTTPS (and HTTP) endpoints, configured as the module docs say.
 pub fn client() -> Result<reqwest::Client> {
-    build(Some(tls_config()?))
+    ClientOptions::default().build()
 }
 
 /// A client for plain-HTTP endpoints only (instance metadata servers): it skips loading the
@@ -93,96 +112,72 @@ pub fn client() -> Result<reqwest::Client> {
 /// matching `NO_PROXY` entry must not break node identity (Google's and AWS's own metadata
 /// clients bypass proxies the same way).
 pub fn plain_client() -> Result<reqwest::Client> {
-    build(None)
+    ClientOptions {
+        tls: false,
+        proxy: false,
+        ..ClientOptions::default()
+    }
+    .build()
 }
 
-fn build(tls: Option<Arc<rustls::ClientConfig>>) -> Result<reqwest::Client> {
-    let plain = tls.is_none();
-    let tls = match tls {
-        Some(config) => (*config).clone(),
-        None => {
+/// What distinguishes the clients this module builds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ClientOptions {
+    /// HTTPS with the system trust store; without it only plain HTTP works.
+    pub tls: bool,
+    /// The proxy from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`); off for
+    /// metadata endpoints (see [`plain_client`]).
+    pub proxy: bool,
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Longest wait for the next bytes of a response, if any.
+    pub read_timeout: Option<Duration>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            tls: true,
+            proxy: true,
+            connect_timeout: CONNECT_TIMEOUT,
+            read_timeout: None,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Builds the client.
+    pub fn build(self) -> Result<reqwest::Client> {
+        let tls = if self.tls {
+            (*tls_config()?).clone()
+        } else {
             // An empty root store: any HTTPS attempt fails verification.
-            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-            rustls::ClientConfig::builder_with_provider(provider)
+            rustls::ClientConfig::builder_with_provider(crypto_provider())
                 .with_safe_default_protocol_versions()
                 .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth()
+        };
+        let mut builder = reqwest::Client::builder();
+        if !self.proxy {
+            builder = builder.no_proxy();
         }
-    };
-    let builder = reqwest::Client::builder();
-    let builder = if plain { builder.no_proxy() } else { builder };
-    builder
-        .use_preconfigured_tls(tls)
-        .connect_timeout(CONNECT_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!(
-            "cloud-credential-provider/",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .build()
-        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", e.without_url())))
-}
-
-/// The HTTP client the AWS SDK clients use (ECR, ECR Public, STS), configured like [`client`]:
-///
-/// - trust: the same system store ([`rustls_native_certs`], so `SSL_CERT_FILE`/`SSL_CERT_DIR`
-///   apply), loaded once here so that a node without any CA certificate gets this module's clear
-///   error instead of an opaque TLS failure later. The SDK's own default would load the same store,
-///   but silently accept an empty one;
-/// - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` from the environment. The SDK's
-///   default client reads them too, but only under its newest behaviour version; here it is
-///   explicit, so an SDK upgrade cannot switch proxies off;
-/// - time: the connect and read timeouts come from the SDK's `TimeoutConfig`, which the backend
-///   sets from [`CONNECT_TIMEOUT`], [`ATTEMPT_TIMEOUT`] and the run's deadline; retries are the
-///   SDK's own (standard mode, [`MAX_ATTEMPTS`]), which know AWS's throttling error codes.
-///
-/// One client serves every SDK client of a run, so connections (and the parsed roots) are shared
-/// between the STS and the ECR call.
-pub fn aws_http_client() -> Result<aws_types::sdk_config::SharedHttpClient> {
-    use aws_smithy_http_client::proxy::ProxyConfig;
-    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-    use aws_smithy_http_client::{Builder, Connector};
-
-    let roots = system_roots()?;
-    // The SDK takes extra roots as PEM only; re-encoding DER is microseconds.
-    let mut pem = String::new();
-    for cert in roots {
-        pem_encode_certificate(cert.as_ref(), &mut pem);
-    }
-    let trust = TrustStore::empty()
-        .with_native_roots(false)
-        .with_pem_certificate(pem.into_bytes());
-    let context = TlsContext::builder()
-        .with_trust_store(trust)
-        .build()
-        .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?;
-    // The SDK calls this once per distinct connector setting (timeouts), passing its sleep impl.
-    let client = Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut builder = Connector::builder()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context.clone());
-        builder.set_connector_settings(settings.cloned());
-        if let Some(components) = components {
-            builder.set_sleep_impl(components.sleep_impl());
+        if let Some(read_timeout) = self.read_timeout {
+            builder = builder.read_timeout(read_timeout);
         }
-        builder.set_proxy_config(Some(ProxyConfig::from_env()));
-        builder.build()
-    });
-    Ok(client)
-}
-
-/// Appends one DER certificate to `out` as a PEM block (RFC 7468: 64-column base64).
-fn pem_encode_certificate(der: &[u8], out: &mut String) {
-    use base64::Engine as _;
-    let text = base64::engine::general_purpose::STANDARD.encode(der);
-    out.push_str("-----BEGIN CERTIFICATE-----\n");
-    for line in text.as_bytes().chunks(64) {
-        // base64 output is ASCII, so every chunk is valid UTF-8.
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
+        builder
+            .use_preconfigured_tls(tls)
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "cloud-credential-provider/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .map_err(|e| {
+                Error::Config(format!("cannot build the HTTP client: {}", e.without_url()))
+            })
     }
-    out.push_str("-----END CERTIFICATE-----\n");
 }
 
 /// A complete response.
@@ -426,22 +421,6 @@ mod tests {
             "{result:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(3));
-    }
-
-    #[test]
-    fn pem_blocks_round_trip_to_the_same_der() {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::CertificateDer;
-        let ders: Vec<Vec<u8>> = vec![(0..=255u8).collect(), vec![1, 2, 3], vec![7; 48]];
-        let mut pem = String::new();
-        for der in &ders {
-            pem_encode_certificate(der, &mut pem);
-        }
-        assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
-        let parsed: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(pem.as_bytes())
-            .map(|c| c.unwrap().to_vec())
-            .collect();
-        assert_eq!(parsed, ders);
     }
 
     #[test]

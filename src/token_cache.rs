@@ -91,7 +91,7 @@ impl CacheKey {
             field(k.as_bytes());
             field(v.as_bytes());
         }
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input);
+        let digest = ring::digest::digest(&ring::digest::SHA256, &input);
         let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         CacheKey(hex)
     }

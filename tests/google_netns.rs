@@ -248,6 +248,7 @@ fn impersonation_refused_and_hung_sts_are_errors_before_the_deadline() {
 fn gcloud_user_credentials_are_the_last_resort_off_gce() {
     let t = Tokens::new();
     let adc_token = format!("ya29.user-{}", random_token(30));
+    let client_secret = random_token(24);
     let mut options = t.options();
     options.push(("adc_token", &adc_token));
     let g = GoogleNs::start("gcp-adc", &options);
@@ -257,8 +258,8 @@ fn gcloud_user_credentials_are_the_last_resort_off_gce() {
         &dir.join("application_default_credentials.json"),
         json!({
             "type": "authorized_user",
-            "client_id": "764086051850-6qr4p6gpi6hn506pt8ejuq83di341hur.apps.googleusercontent.com",
-            "client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty",
+            "client_id": "test-client.apps.googleusercontent.com",
+            "client_secret": client_secret,
             "refresh_token": format!("1//refresh-{}", random_token(20)),
         })
         .to_string()
@@ -273,6 +274,12 @@ fn gcloud_user_credentials_are_the_last_resort_off_gce() {
     assert!(ran.stderr.contains("gcloud"), "{}", ran.stderr);
     let tls = g.tls_requests();
     assert_eq!(tls.len(), 1, "{tls:?}");
-    assert_eq!(tls[0]["headers"]["host"], "accounts.google.com");
-    assert_eq!(tls[0]["json"]["grant_type"], "refresh_token");
+    assert_eq!(tls[0]["headers"]["host"], "oauth2.googleapis.com");
+    assert_eq!(tls[0]["path"], "/token");
+    assert_eq!(tls[0]["form"]["grant_type"], "refresh_token");
+    assert_eq!(
+        tls[0]["form"]["client_id"],
+        "test-client.apps.googleusercontent.com"
+    );
+    assert_eq!(tls[0]["form"]["client_secret"], client_secret.as_str());
 }

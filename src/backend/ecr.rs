@@ -363,7 +363,7 @@ async fn fetch_token(
     registry: &str,
 ) -> Result<Fetched> {
     let fail = |message: String| Error::backend(kind, registry, message);
-    let http_client = crate::http::aws_http_client()?;
+    let http_client = crate::http::aws::client()?;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(plan.region.clone()))
         .http_client(http_client)

@@ -550,7 +550,7 @@ async fn adc_fallback(
         }
         "authorized_user" => {
             let identity = format!("gcloud user credentials (ADC file {})", path.display());
-            let token = keyfile::adc_user_token()
+            let token = keyfile::adc_user_token(&path, &text, deadline)
                 .await
                 .map_err(|m| format!("flow gcr, {identity}: {m}"))?;
             Ok((token, identity))

@@ -12,7 +12,7 @@ metadata server and once with TLS on :443 for the HTTPS APIs, or once on a loopb
   `Authorization: Bearer <the STS token this fake issued>`);
 - OAuth 2.0 token endpoint for service-account keys, POST /token (JWT-bearer grant; the
   assertion's RS256 signature is verified against the key file the test generated);
-- gcloud's user-credential refresh, POST /o/oauth2/token (JSON body with a refresh token);
+- gcloud's user-credential refresh, POST /token with grant_type=refresh_token (form);
 - GET /dockercfg: the `.dockercfg` for the dockercfg-url flow.
 
 Options (`--set KEY=VALUE`): token, expires_in, email, dockercfg_file, dockercfg_url,
@@ -167,7 +167,7 @@ def oauth(req):
 
 
 def adc(req):
-    body = req.json or {}
+    body = req.form
     if body.get("grant_type") != "refresh_token" or not body.get("refresh_token"):
         return json_reply(400, {"error": "invalid_request"})
     return json_reply(
@@ -183,9 +183,8 @@ def route(req):
     if req.method == "POST" and req.path.endswith(":generateAccessToken"):
         return iam(req)
     if req.method == "POST" and req.path == "/token":
-        return oauth(req)
-    if req.method == "POST" and req.path == "/o/oauth2/token":
-        return adc(req)
+        # oauth2.googleapis.com/token: gcloud user credentials or a key file's assertion.
+        return adc(req) if req.form.get("grant_type") == "refresh_token" else oauth(req)
     if req.path == "/dockercfg" and opt("dockercfg_file"):
         with open(opt("dockercfg_file"), encoding="utf-8") as f:
             return text_reply(200, f.read())

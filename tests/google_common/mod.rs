@@ -18,11 +18,10 @@ pub const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 pub const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 pub const EMAIL_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/email";
 /// The HTTPS names the fake answers for inside a namespace.
-pub const TLS_NAMES: [&str; 4] = [
+pub const TLS_NAMES: [&str; 3] = [
     "sts.googleapis.com",
     "iamcredentials.googleapis.com",
     "oauth2.googleapis.com",
-    "accounts.google.com",
 ];
 /// Variables that change where the binary gets Google credentials; every test sets or
 /// removes each of them.

@@ -1,24 +1,22 @@
 //! Node identity off GCE: a service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`) and,
 //! as the last resort, gcloud's Application Default Credentials file.
 //!
-//! Key file: gcp_auth's [`CustomServiceAccount`] parses the PKCS#8 key and signs (RS256 with
-//! aws-lc-rs); the JWT-bearer grant itself is one form POST to the key's `token_uri`, sent here
-//! through [`crate::http`] rather than gcp_auth's own client, because that client has no
-//! timeout, retries even a 400 five times and reports every failure as "token request failed".
-//! Ours gives the run's deadline, the status and Google's error text.
+//! Key file: the PKCS#8 key is read from the file's PEM and signs the assertion (RS256) with
+//! `ring`, the crypto library of the whole binary; the JWT-bearer grant is one form POST to the
+//! key's `token_uri` through [`crate::http`]: the run's deadline, bounded retries, the status
+//! and Google's error text in failures, and the binary's own trust store and name resolver.
+//! (gcp_auth, used here before, builds its own HTTP client whenever a key is parsed: a second
+//! trust-store load per run, no timeout, the C library's resolver.)
 //!
 //! ADC: `~/.config/gcloud/application_default_credentials.json`. A `service_account` file is
 //! handled as a key file; an `authorized_user` file (`gcloud auth application-default login`)
-//! goes through gcp_auth's [`ConfigDefaultCredentials`], which refreshes the user's token at
-//! Google's OAuth endpoint without running `gcloud`. gcp_auth's `provider()` is never called:
-//! it would also run `gcloud` and probe the hard-coded metadata host.
+//! holds a refresh token, traded at Google's OAuth endpoint (no `gcloud` run).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use gcp_auth::{ConfigDefaultCredentials, CustomServiceAccount, TokenProvider as _};
 use serde_json::{json, Value};
 
 use super::metadata::{parse_token_response, AccessToken};
@@ -35,6 +33,8 @@ pub const ADC_RELATIVE_PATH: &str = ".config/gcloud/application_default_credenti
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// Lifetime asked for in the assertion; Google's maximum.
 const ASSERTION_SECONDS: u64 = 3600;
+/// Where gcloud's user credentials are refreshed (Google's OAuth 2.0 token endpoint).
+pub const USER_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 
 /// A parsed service-account key file.
 pub struct KeyFile {
@@ -130,13 +130,19 @@ impl KeyFile {
 
     /// The signed JWT-bearer assertion for `now` (seconds since the epoch).
     pub fn assertion(&self, now: u64) -> Result<Secret<String>, String> {
-        let account = CustomServiceAccount::from_json(self.text.expose()).map_err(|e| {
+        let cannot = |why: &str| {
             format!(
-                "key file {}: cannot use \"private_key\" ({})",
-                self.path.display(),
-                crate::error::chain(&e)
+                "key file {}: cannot use \"private_key\" ({why})",
+                self.path.display()
             )
-        })?;
+        };
+        let value: Value = serde_json::from_str(self.text.expose())
+            .map_err(|_| cannot("the file is no longer JSON"))?;
+        let pem = value
+            .get("private_key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| cannot("missing"))?;
+        let key = private_key(pem).map_err(cannot)?;
         let mut header = json!({"alg": "RS256", "typ": "JWT"});
         if let Some(kid) = &self.key_id {
             header["kid"] = json!(kid);
@@ -151,10 +157,14 @@ impl KeyFile {
         let mut jwt = URL_SAFE_NO_PAD.encode(header.to_string());
         jwt.push('.');
         jwt.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
-        let signature = account
-            .signer()
-            .sign(jwt.as_bytes())
-            .map_err(|e| format!("key file {}: signing failed ({e})", self.path.display()))?;
+        let mut signature = vec![0; key.public().modulus_len()];
+        key.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            jwt.as_bytes(),
+            &mut signature,
+        )
+        .map_err(|_| format!("key file {}: signing failed", self.path.display()))?;
         jwt.push('.');
         jwt.push_str(&URL_SAFE_NO_PAD.encode(signature));
         Ok(Secret::new(jwt))
@@ -192,22 +202,57 @@ impl KeyFile {
     }
 }
 
-/// A token from gcloud's `authorized_user` ADC file, through gcp_auth.
-pub async fn adc_user_token() -> Result<AccessToken, String> {
-    let provider = ConfigDefaultCredentials::new()
+/// The RSA key of a key file's `private_key` (PEM, PKCS#8, as Google issues them). Errors say
+/// what is wrong, never quote the key.
+fn private_key(pem: &str) -> Result<ring::signature::RsaKeyPair, &'static str> {
+    use rustls::pki_types::pem::PemObject as _;
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|_| "not a PEM \"PRIVATE KEY\" (PKCS#8) block")?;
+    ring::signature::RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+        .map_err(|_| "not an RSA key ring accepts")
+}
+
+/// A token for gcloud's `authorized_user` ADC file (`text`, read from `path`): its refresh token
+/// traded at [`USER_TOKEN_URI`].
+pub async fn adc_user_token(
+    path: &Path,
+    text: &str,
+    deadline: Deadline,
+) -> Result<AccessToken, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "ADC file {} is not JSON (line {})",
+            path.display(),
+            e.line()
+        )
+    })?;
+    let field = |name: &str| match value.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(format!("ADC file {} has no {name:?}", path.display())),
+    };
+    let client_id = field("client_id")?;
+    let client_secret = Secret::new(field("client_secret")?);
+    let refresh_token = Secret::new(field("refresh_token")?);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", client_secret.expose().as_str()),
+        ("refresh_token", refresh_token.expose().as_str()),
+    ];
+    let client = http::client().map_err(|e| e.to_string())?;
+    let asked_at = SystemTime::now();
+    let reply = http::send(deadline, || client.post(USER_TOKEN_URI).form(&form))
         .await
-        .map_err(|e| format!("gcloud user credentials: {}", crate::error::chain(&e)))?;
-    let token = provider
-        .token(&[CLOUD_PLATFORM_SCOPE])
-        .await
-        .map_err(|e| format!("gcloud user credentials: {}", crate::error::chain(&e)))?;
-    let expires_at = u64::try_from(token.expires_at().timestamp())
-        .map(|secs| UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .unwrap_or(UNIX_EPOCH);
-    Ok(AccessToken {
-        token: Secret::new(token.as_str().to_string()),
-        expires_at,
-    })
+        .map_err(|e| format!("Google OAuth endpoint: {e}"))?;
+    let text = String::from_utf8_lossy(&reply.body);
+    if !reply.ok() {
+        return Err(format!(
+            "Google OAuth endpoint refused the refresh token: HTTP {}{}",
+            reply.status,
+            error_summary(&text)
+        ));
+    }
+    parse_token_response(&text, asked_at).map_err(|m| format!("Google OAuth endpoint: {m}"))
 }
 
 #[cfg(test)]
