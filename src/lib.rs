@@ -28,6 +28,7 @@
 //! | [`deadline`] | the run's overall deadline, which every network step respects |
 //! | [`runtime`] | the async runtime, started only by backends that use the network |
 //! | [`http`] | the one place HTTP clients are built: trust store, proxy, timeouts, retries |
+//! | [`resolver`] | name lookups for every HTTP client: `/etc/hosts`, then DNS, never glibc's NSS |
 //! | [`secret`] | the box secrets travel in, so they never reach a log |
 //! | [`check`] | the `check IMAGE` dry run |
 //! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` strictly, as kubelet does |
@@ -53,6 +54,7 @@ pub mod log;
 pub mod pattern;
 pub mod plugin_config;
 pub mod protocol;
+pub mod resolver;
 pub mod runtime;
 pub mod secret;
 pub mod serve;
