@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install cloud-credential-provider into a kubelet credential-provider bin dir.
 #
-#   scripts/install.sh [--bin-dir DIR] [--binary PATH] [--drop-in-names] [--config FILE]
+#   scripts/install.sh [--bin-dir DIR] [--binary PATH | --features LIST] [--drop-in-names]
+#                      [--config FILE]
 #
 #   --bin-dir DIR     kubelet's --image-credential-provider-bin-dir
 #                     (default /usr/local/libexec/kubelet-credential-provider)
 #   --binary PATH     install this binary instead of building `cargo build --release`
+#   --features LIST   build only these clouds (comma list of aws, azure, gcp; "" for none): a
+#                     smaller binary for a node image that ships one cloud
 #   --drop-in-names   also install the names of the plugins it replaces (ecr-credential-provider,
 #                     acr-credential-provider, auth-provider-gcp) as symlinks, so an EKS, AKS or
 #                     GKE node's existing kubelet config works unchanged
@@ -20,22 +23,28 @@ bin_dir=/usr/local/libexec/kubelet-credential-provider
 binary=
 drop_in=0
 config=
+features=default
 while [ "$#" -gt 0 ]; do
 	case "$1" in
 	--bin-dir) bin_dir=$2; shift 2 ;;
 	--binary) binary=$2; shift 2 ;;
 	--drop-in-names) drop_in=1; shift ;;
+	--features) features=$2; shift 2 ;;
 	--config) config=$2; shift 2 ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
 	esac
 done
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ -z "$binary" ]; then
-	echo "==> cargo build --release"
-	cargo build --release
-	binary=${CARGO_TARGET_DIR:-target}/release/cloud-credential-provider
+	feature_args=()
+	[ "$features" = default ] || feature_args=(--no-default-features --features "$features")
+	echo "==> cargo build --release ${feature_args[*]}"
+	cargo build --release "${feature_args[@]}"
+	# .cargo/config.toml builds for the host triple explicitly (static linking).
+	host=$(rustc -vV | sed -n 's/^host: //p')
+	binary=${CARGO_TARGET_DIR:-target}/$host/release/cloud-credential-provider
 fi
 [ -x "$binary" ] || { echo "install.sh: $binary is not an executable" >&2; exit 1; }
 

@@ -493,11 +493,7 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
     let deadline = Deadline::after(invocation.timeout);
     match invocation.command {
         Command::Help => write_stdout(&help_text()).map(|_| 0),
-        Command::Version => write_stdout(&format!(
-            "cloud-credential-provider {}\n",
-            env!("CARGO_PKG_VERSION")
-        ))
-        .map(|_| 0),
+        Command::Version => write_stdout(&crate::build_info::version_text()).map(|_| 0),
         Command::Serve => {
             let input = read_stdin()?;
             let output = serve::serve(&input, &invocation.settings, deadline)?;

@@ -11,6 +11,8 @@
 //!   compiled-in roots. Loaded once per process, and only when a backend needs TLS;
 //! - crypto: `ring` ([`crypto_provider`]), randomness from the OS;
 //! - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (reqwest's default);
+//! - names: [`crate::resolver`] (`/etc/hosts`, then the servers of `/etc/resolv.conf`), the same
+//!   in a static binary on any node, never glibc's NSS modules;
 //! - no redirects: a token endpoint that redirects is misconfigured, and following it could
 //!   carry a credential to another host;
 //! - time: a connect timeout, a per-attempt timeout and a bounded number of attempts with
@@ -24,6 +26,7 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 
+#[cfg(feature = "aws")]
 pub mod aws;
 
 /// Time to establish a TCP (and TLS) connection.
@@ -166,6 +169,7 @@ impl ClientOptions {
             builder = builder.read_timeout(read_timeout);
         }
         builder
+            .dns_resolver(Arc::new(SystemResolver))
             .use_preconfigured_tls(tls)
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -177,6 +181,24 @@ impl ClientOptions {
             .map_err(|e| {
                 Error::Config(format!("cannot build the HTTP client: {}", e.without_url()))
             })
+    }
+}
+
+/// Name resolution for every client: [`crate::resolver`] (`/etc/hosts`, then DNS), never the C
+/// library's resolver, whose NSS modules a static binary cannot load safely.
+struct SystemResolver;
+
+impl reqwest::dns::Resolve for SystemResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let addrs = crate::resolver::Resolver::system()
+                .lookup(name.as_str())
+                .await?;
+            // reqwest puts the URL's port on the addresses.
+            let addrs: reqwest::dns::Addrs =
+                Box::new(addrs.into_iter().map(|ip| std::net::SocketAddr::new(ip, 0)));
+            Ok(addrs)
+        })
     }
 }
 

@@ -36,9 +36,11 @@
 //! | [`annotations`] | service-account annotation keys the backends read |
 //! | [`error`] | the error type; one line each, never a secret |
 //! | [`log`] | stderr diagnostics with kubelet-style verbosity |
+//! | [`build_info`] | what this build is (commit, clouds, crypto, linking), for `--version` |
 
 pub mod annotations;
 pub mod backend;
+pub mod build_info;
 pub mod check;
 pub mod cli;
 pub mod deadline;

@@ -4,6 +4,8 @@
 //!
 //! Needs `.venv` from `scripts/install-test-deps.sh`; run with `scripts/test.sh` (loopback only).
 
+#![cfg(feature = "aws")]
+
 mod support;
 
 use std::time::{Duration, Instant};

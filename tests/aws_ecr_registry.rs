@@ -9,6 +9,8 @@
 //!
 //! Needs docker-registry, htpasswd, umoci, skopeo and `.venv` (`scripts/install-test-deps.sh`).
 
+#![cfg(feature = "aws")]
+
 mod support;
 
 use std::time::Duration;

@@ -6,6 +6,8 @@
 //!
 //! Needs root for the namespaces: run with `scripts/test.sh`.
 
+#![cfg(feature = "azure")]
+
 mod support;
 
 use std::path::PathBuf;

@@ -185,10 +185,63 @@ fn help_and_version_go_to_stdout() {
     assert!(r.stdout.contains("validate-config PATH"));
     assert!(r.stdout.contains("--docker-config PATH"));
     let r = run(&["--version"], "");
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(
-        r.stdout,
-        format!("cloud-credential-provider {}\n", env!("CARGO_PKG_VERSION"))
+        lines[0],
+        format!("cloud-credential-provider {}", env!("CARGO_PKG_VERSION"))
     );
+    let mut clouds = Vec::new();
+    for (enabled, name) in [
+        (cfg!(feature = "aws"), "aws"),
+        (cfg!(feature = "azure"), "azure"),
+        (cfg!(feature = "gcp"), "gcp"),
+    ] {
+        if enabled {
+            clouds.push(name);
+        }
+    }
+    if !clouds.is_empty() {
+        assert_eq!(lines[2], format!("features: {}", clouds.join(", ")));
+    }
+    assert!(lines[3].starts_with("crypto:   ring "), "{}", r.stdout);
+    // The binary is built with the same rustflags as this test (.cargo/config.toml).
+    let linking = if cfg!(target_feature = "crt-static") {
+        "statically linked"
+    } else {
+        "dynamically linked"
+    };
+    assert!(lines[4].ends_with(linking), "{}", r.stdout);
+}
+
+/// A binary built without a cloud still recognises that cloud's hosts, and says why it cannot
+/// serve them instead of letting the pull go anonymous.
+#[cfg(not(all(feature = "aws", feature = "azure", feature = "gcp")))]
+#[test]
+fn a_cloud_left_out_of_the_build_is_named_in_the_error() {
+    for (enabled, feature, image) in [
+        (
+            cfg!(feature = "aws"),
+            "aws",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
+        ),
+        (
+            cfg!(feature = "azure"),
+            "azure",
+            "myregistry.azurecr.io/app",
+        ),
+        (
+            cfg!(feature = "gcp"),
+            "gcp",
+            "europe-docker.pkg.dev/p/r/app",
+        ),
+    ] {
+        if enabled {
+            continue;
+        }
+        let r = run(&[], &request(V1, image));
+        assert_fails(&r, &format!("built without the `{feature}` feature"));
+    }
 }
 
 fn docker_config(dir: &TempDir, auths: &str, mode: u32) -> PathBuf {

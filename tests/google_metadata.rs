@@ -3,6 +3,8 @@
 //! flows, key files, the `KUBE_SIDECAR_*` overrides, the failure paths, and that nothing talks
 //! to the metadata server when the request does not need it.
 
+#![cfg(feature = "gcp")]
+
 mod google_common;
 mod support;
 

@@ -4,6 +4,8 @@
 //! real host name, GKE-style and pool-style workload identity with and without impersonation,
 //! the failure paths of an opted-in pod, and gcloud's ADC file off GCE.
 
+#![cfg(feature = "gcp")]
+
 mod google_common;
 mod support;
 

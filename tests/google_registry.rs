@@ -3,6 +3,8 @@
 //! gcr backend (a mirror that takes Google tokens), the real binary answering kubelet's
 //! request, and a `skopeo` pull with exactly the credentials it printed.
 
+#![cfg(feature = "gcp")]
+
 mod google_common;
 mod support;
 

@@ -2,6 +2,8 @@
 //! loopback. A token is reused across runs (no second metadata request), never across
 //! registries, and an unexpired token is served when the metadata server is gone.
 
+#![cfg(feature = "gcp")]
+
 mod google_common;
 mod support;
 

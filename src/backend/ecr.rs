@@ -14,41 +14,25 @@
 //! other credentials).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::credential_feature::AwsCredentialFeature;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_credential_types::Credentials as AwsCredentials;
-use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 
 use super::{Backend, BackendKind, Credentials, FetchContext};
 use crate::annotations;
-use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hosts::{AwsPartition, EcrHost, EcrPublicHost, ECR_PUBLIC_REGION};
 use crate::image::ImageRef;
-use crate::lifetime::Lifetime;
-use crate::log;
-use crate::protocol::{AuthConfig, CacheKeyType};
+use crate::protocol::AuthConfig;
 use crate::secret::Secret;
+
+#[cfg(feature = "aws")]
+mod sdk;
 
 /// Environment variable naming the role for pod-identity pulls when the service account has no
 /// role annotation (as in the reference plugin).
 pub const ROLE_ARN_ENV: &str = "AWS_ECR_ROLE_ARN";
 /// The STS session name of pod-identity pulls; shows up in CloudTrail as the role session.
 pub const SESSION_NAME: &str = "ecr-credential-provider";
-/// Time kept back from the run's deadline for the SDK's own operation timeout, so that its
-/// error (which says what it was waiting for) wins over the runtime's blunt backstop.
-const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
-/// First retry delay of the SDK's standard retry mode; the delay doubles up to [`MAX_BACKOFF`]
-/// (with jitter), as in [`crate::http::send`].
-const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
-/// Longest delay between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What the AWS backend was asked to serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,6 +224,9 @@ impl EcrBackend {
         }
     }
 
+    /// Whether a host rule, not the host's name, chose this backend (the network half answers
+    /// for fewer keys then).
+    #[cfg(feature = "aws")]
     fn is_rule(&self) -> bool {
         matches!(
             self.target,
@@ -298,302 +285,11 @@ impl Backend for EcrBackend {
     }
 
     fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials> {
-        let plan = self.plan();
-        let kind = self.kind().as_str();
-        let registry = ctx.image.registry().to_string();
-        let env_role = std::env::var(ROLE_ARN_ENV).ok();
-        let role = choose_role(
-            ctx.request.service_account_token.is_some(),
-            &ctx.request.service_account_annotations,
-            env_role.as_deref(),
-        );
-        let who = match &role {
-            RoleChoice::Node => "node credentials".to_string(),
-            RoleChoice::Pod { arn, .. } => format!("role {arn}"),
-        };
-        log::info(2, || match &role {
-            RoleChoice::Node => format!("{kind}: using the node's default AWS credential chain"),
-            RoleChoice::Pod { arn, source } => {
-                format!("{kind}: assuming role {arn} (from {source}) with the pod's token")
-            }
-        });
-        let timeout = ctx.deadline.remaining();
-        let fetched = crate::runtime::block_on(
-            ctx.deadline,
-            || {
-                Error::backend(
-                    kind,
-                    &registry,
-                    format!(
-                        "no {} token for {who} in {} within the {}s deadline",
-                        plan.api.name(),
-                        plan.region,
-                        timeout.as_secs()
-                    ),
-                )
-            },
-            fetch_token(&plan, &role, ctx, kind, &registry),
-        )?;
-        let auth = auth_keys(ctx.image, self.is_rule())
-            .into_iter()
-            .map(|key| (key, fetched.auth.clone()))
-            .collect();
-        Ok(Credentials {
-            auth,
-            cache_key_type: CacheKeyType::Registry,
-            lifetime: fetched.lifetime,
-            identity: fetched.identity,
-        })
+        #[cfg(feature = "aws")]
+        return sdk::fetch(self, ctx);
+        #[cfg(not(feature = "aws"))]
+        return Err(super::not_built(self.kind(), ctx.image.registry()));
     }
-}
-
-/// What one token call produced.
-struct Fetched {
-    auth: AuthConfig,
-    lifetime: Lifetime,
-    identity: String,
-}
-
-/// The async part of a fetch: SDK config, optional STS, the token call.
-async fn fetch_token(
-    plan: &ApiPlan,
-    role: &RoleChoice,
-    ctx: &FetchContext<'_>,
-    kind: &'static str,
-    registry: &str,
-) -> Result<Fetched> {
-    let fail = |message: String| Error::backend(kind, registry, message);
-    let http_client = crate::http::aws::client()?;
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(plan.region.clone()))
-        .http_client(http_client)
-        .retry_config(retry_config())
-        .timeout_config(timeout_config(ctx.deadline));
-    if matches!(role, RoleChoice::Pod { .. }) {
-        // The pod's role replaces the node's identity entirely: do not even build the chain
-        // (no profile parsing, no IMDS client). AssumeRoleWithWebIdentity needs no signature.
-        loader = loader.no_credentials();
-    }
-    let sdk = loader.load().await;
-    // The host decides FIPS / dual-stack; the environment or profile may force them on for
-    // every host, as with the AWS CLI.
-    let fips = plan.fips || sdk.use_fips().unwrap_or(false);
-    let dual_stack = plan.dual_stack || sdk.use_dual_stack().unwrap_or(false);
-
-    let (credentials, identity) = match role {
-        RoleChoice::Node => {
-            let provider = sdk.credentials_provider().ok_or_else(|| {
-                fail("the default AWS credential chain is not available".to_string())
-            })?;
-            let credentials = provider.provide_credentials().await.map_err(|e| {
-                fail(format!(
-                    "no node AWS credentials from the default chain \
-                     (environment, profile, web identity, container, instance metadata): {}",
-                    crate::error::chain(&e)
-                ))
-            })?;
-            let identity = format!("node credentials from {}", credential_source(&credentials));
-            (credentials, identity)
-        }
-        RoleChoice::Pod { arn, .. } => {
-            let token = ctx.request.service_account_token.as_ref().ok_or_else(|| {
-                fail(format!(
-                    "role {arn} needs the pod's service-account token, which kubelet did not send"
-                ))
-            })?;
-            let credentials = assume_role(&sdk, fips, dual_stack, arn, token, ctx.deadline)
-                .await
-                .map_err(|message| {
-                    fail(format!(
-                        "STS AssumeRoleWithWebIdentity for role {arn} in {} failed: {}",
-                        plan.region,
-                        token.redact_from(&message)
-                    ))
-                })?;
-            (credentials, arn.clone())
-        }
-    };
-
-    log::info(4, || {
-        format!(
-            "{kind}: {} GetAuthorizationToken in {} (fips {fips}, dual-stack {dual_stack}) as {identity}",
-            plan.api.name(),
-            plan.region
-        )
-    });
-    let provider = SharedCredentialsProvider::new(credentials);
-    let (token, expires_at) = match plan.api {
-        Api::Ecr => ecr_token(&sdk, plan, fips, dual_stack, provider, ctx.deadline).await,
-        Api::EcrPublic => ecr_public_token(&sdk, fips, dual_stack, provider, ctx.deadline).await,
-    }
-    .map_err(|message| {
-        fail(format!(
-            "{} GetAuthorizationToken in {} as {identity} failed: {message}",
-            plan.api.name(),
-            plan.region
-        ))
-    })?;
-    let auth = decode_token(token.expose()).map_err(|e| {
-        fail(format!(
-            "{} answered for {identity}, but {e}",
-            plan.api.name()
-        ))
-    })?;
-    Ok(Fetched {
-        auth,
-        lifetime: expires_at.map_or(Lifetime::Unknown, Lifetime::ExpiresAt),
-        identity,
-    })
-}
-
-/// STS `AssumeRoleWithWebIdentity` in the registry's region; errors are messages without the
-/// token (the caller redacts once more, in case a service ever echoes it).
-async fn assume_role(
-    sdk: &SdkConfig,
-    fips: bool,
-    dual_stack: bool,
-    arn: &str,
-    token: &Secret<String>,
-    deadline: Deadline,
-) -> std::result::Result<AwsCredentials, String> {
-    let mut config =
-        aws_sdk_sts::config::Builder::from(sdk).timeout_config(timeout_config(deadline));
-    if !has_endpoint_override(sdk, "STS") {
-        config = config.use_fips(fips).use_dual_stack(dual_stack);
-    }
-    let client = aws_sdk_sts::Client::from_conf(config.build());
-    let output = client
-        .assume_role_with_web_identity()
-        .role_arn(arn)
-        .role_session_name(SESSION_NAME)
-        .web_identity_token(token.expose())
-        .send()
-        .await
-        .map_err(|e| describe_sdk_error(&e))?;
-    let creds = output
-        .credentials()
-        .ok_or("the answer holds no credentials")?;
-    let expiry = SystemTime::try_from(*creds.expiration()).ok();
-    Ok(AwsCredentials::new(
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        Some(creds.session_token().to_string()),
-        expiry,
-        "AssumeRoleWithWebIdentity",
-    ))
-}
-
-/// Private ECR's token for the caller (or for the rule's registry id).
-async fn ecr_token(
-    sdk: &SdkConfig,
-    plan: &ApiPlan,
-    fips: bool,
-    dual_stack: bool,
-    credentials: SharedCredentialsProvider,
-    deadline: Deadline,
-) -> std::result::Result<(Secret<String>, Option<SystemTime>), String> {
-    let mut config = aws_sdk_ecr::config::Builder::from(sdk)
-        .credentials_provider(credentials)
-        .timeout_config(timeout_config(deadline));
-    if !has_endpoint_override(sdk, "ECR") {
-        config = config.use_fips(fips).use_dual_stack(dual_stack);
-    }
-    let client = aws_sdk_ecr::Client::from_conf(config.build());
-    // `registryIds` is deprecated (the token works for every registry the caller may read), but
-    // a host rule that names one gets it passed, so the call matches what the operator wrote.
-    #[allow(deprecated)]
-    let request = client
-        .get_authorization_token()
-        .set_registry_ids(plan.registry_id.clone().map(|id| vec![id]));
-    let output = request.send().await.map_err(|e| describe_sdk_error(&e))?;
-    let data = output
-        .authorization_data()
-        .first()
-        .ok_or("the answer holds no authorizationData")?;
-    let token = data
-        .authorization_token()
-        .ok_or("the answer holds no authorizationToken")?;
-    let expires_at = data
-        .expires_at()
-        .and_then(|t| SystemTime::try_from(*t).ok());
-    Ok((Secret::new(token.to_string()), expires_at))
-}
-
-/// ECR Public's token (always `us-east-1`).
-async fn ecr_public_token(
-    sdk: &SdkConfig,
-    fips: bool,
-    dual_stack: bool,
-    credentials: SharedCredentialsProvider,
-    deadline: Deadline,
-) -> std::result::Result<(Secret<String>, Option<SystemTime>), String> {
-    let mut config = aws_sdk_ecrpublic::config::Builder::from(sdk)
-        .credentials_provider(credentials)
-        .timeout_config(timeout_config(deadline));
-    if !has_endpoint_override(sdk, "ECR PUBLIC") {
-        config = config.use_fips(fips).use_dual_stack(dual_stack);
-    }
-    let client = aws_sdk_ecrpublic::Client::from_conf(config.build());
-    let output = client
-        .get_authorization_token()
-        .send()
-        .await
-        .map_err(|e| describe_sdk_error(&e))?;
-    let data = output
-        .authorization_data()
-        .ok_or("the answer holds no authorizationData")?;
-    let token = data
-        .authorization_token()
-        .ok_or("the answer holds no authorizationToken")?;
-    let expires_at = data
-        .expires_at()
-        .and_then(|t| SystemTime::try_from(*t).ok());
-    Ok((Secret::new(token.to_string()), expires_at))
-}
-
-/// Standard retry mode: throttling (`ThrottlingException`, HTTP 429), 5xx and transient I/O
-/// errors are retried with exponential backoff and jitter, [`crate::http::MAX_ATTEMPTS`]
-/// attempts in all, as every other network call of this binary.
-fn retry_config() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(crate::http::MAX_ATTEMPTS)
-        .with_initial_backoff(INITIAL_BACKOFF)
-        .with_max_backoff(MAX_BACKOFF)
-}
-
-/// Timeouts for one SDK operation, cut to what is left of the run: connect and per-attempt
-/// limits as in [`crate::http`], the whole operation (retries included) ending just before the
-/// deadline.
-fn timeout_config(deadline: Deadline) -> TimeoutConfig {
-    let operation = deadline
-        .remaining()
-        .saturating_sub(DEADLINE_MARGIN)
-        .max(Duration::from_millis(1));
-    TimeoutConfig::builder()
-        .connect_timeout(crate::http::CONNECT_TIMEOUT.min(operation))
-        .operation_attempt_timeout(crate::http::ATTEMPT_TIMEOUT.min(operation))
-        .operation_timeout(operation)
-        .build()
-}
-
-/// Whether an endpoint URL is configured for `service_id` (`AWS_ENDPOINT_URL_<ID>`, the global
-/// `AWS_ENDPOINT_URL`, or a profile's `endpoint_url`). A configured endpoint is used as it is:
-/// the SDK refuses FIPS or dual-stack together with a custom endpoint, and an operator who set
-/// one (a VPC endpoint, say) means exactly that one.
-fn has_endpoint_override(sdk: &SdkConfig, service_id: &str) -> bool {
-    let key = aws_types::service_config::ServiceConfigKey::builder()
-        .service_id(service_id)
-        .env("AWS_ENDPOINT_URL")
-        .profile("endpoint_url")
-        .build();
-    let service = match key {
-        Ok(key) => sdk
-            .service_config()
-            .and_then(|conf| conf.load_config(key))
-            .is_some(),
-        Err(_) => false,
-    };
-    service || sdk.endpoint_url().is_some()
 }
 
 /// The endpoint override in the environment, for `describe` (which must not read profiles).
@@ -608,64 +304,6 @@ fn endpoint_override_env(api: Api) -> Option<(&'static str, String)> {
             .filter(|v| !v.is_empty())
             .map(|v| (var, v))
     })
-}
-
-/// Which link of the default chain produced `credentials`, for `check` and error messages.
-fn credential_source(credentials: &AwsCredentials) -> String {
-    use AwsCredentialFeature as F;
-    let features = credentials
-        .get_property::<Vec<AwsCredentialFeature>>()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let has = |f: F| features.contains(&f);
-    let profile = || {
-        std::env::var("AWS_PROFILE")
-            .ok()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "default".to_string())
-    };
-    if has(F::CredentialsProcess) || has(F::CredentialsProfileProcess) {
-        format!("credential_process of profile {}", profile())
-    } else if has(F::CredentialsSso) || has(F::CredentialsProfileSso) {
-        format!("SSO (IAM Identity Center) of profile {}", profile())
-    } else if has(F::CredentialsEnvVarsStsWebIdToken) || has(F::CredentialsProfileStsWebIdToken) {
-        "web identity token file (AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN)".to_string()
-    } else if has(F::CredentialsStsAssumeRole) {
-        format!("role assumed by profile {}", profile())
-    } else if has(F::CredentialsHttp) {
-        "the container credentials endpoint (ECS task role / EKS Pod Identity)".to_string()
-    } else if has(F::CredentialsImds) {
-        "EC2 instance metadata (IMDSv2, the instance profile)".to_string()
-    } else if has(F::CredentialsProfile) {
-        format!("profile {}", profile())
-    } else if has(F::CredentialsEnvVars) {
-        "environment variables (AWS_ACCESS_KEY_ID)".to_string()
-    } else {
-        "the default credential chain".to_string()
-    }
-}
-
-/// One line for an SDK failure: the service's error code and message when it answered, else
-/// what went wrong on the way (timeout, connection, unreadable answer), without the request.
-fn describe_sdk_error<E, R>(error: &SdkError<E, R>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
-{
-    match error {
-        SdkError::ServiceError(context) => {
-            let e = context.err();
-            match (e.code(), e.message()) {
-                (Some(code), Some(message)) => format!("{code}: {message}"),
-                (Some(code), None) => code.to_string(),
-                _ => crate::error::chain(e),
-            }
-        }
-        SdkError::TimeoutError(_) => {
-            "timed out: no answer within the per-attempt limit or the run's --timeout".to_string()
-        }
-        other => crate::error::chain(other),
-    }
 }
 
 #[cfg(test)]
@@ -837,108 +475,5 @@ mod tests {
             "{facts:?}"
         );
         assert!(facts.contains(&("registry id", "123456789012".to_string())));
-    }
-
-    /// The API endpoint the SDK resolves for a plan (no network: endpoint rules only).
-    fn ecr_endpoint(region: &str, fips: bool, dual_stack: bool) -> String {
-        use aws_sdk_ecr::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-        let params = Params::builder()
-            .region(region)
-            .use_fips(fips)
-            .use_dual_stack(dual_stack)
-            .build()
-            .unwrap();
-        let endpoint = crate::runtime::block_on(
-            Deadline::after(Duration::from_secs(5)),
-            || Error::Io("endpoint".into()),
-            async {
-                DefaultResolver::new()
-                    .resolve_endpoint(&params)
-                    .await
-                    .map_err(|e| Error::Io(e.to_string()))
-            },
-        )
-        .unwrap();
-        endpoint.url().to_string()
-    }
-
-    #[test]
-    fn partitions_fips_and_dual_stack_resolve_to_their_api_endpoints() {
-        let cases = [
-            (
-                "eu-west-1",
-                false,
-                false,
-                "https://api.ecr.eu-west-1.amazonaws.com",
-            ),
-            (
-                "us-east-1",
-                true,
-                false,
-                "https://api.ecr-fips.us-east-1.amazonaws.com",
-            ),
-            ("us-east-1", false, true, "https://ecr.us-east-1.api.aws"),
-            (
-                "us-east-1",
-                true,
-                true,
-                "https://ecr-fips.us-east-1.api.aws",
-            ),
-            (
-                "cn-north-1",
-                false,
-                false,
-                "https://api.ecr.cn-north-1.amazonaws.com.cn",
-            ),
-            (
-                "cn-northwest-1",
-                false,
-                true,
-                "https://ecr.cn-northwest-1.api.amazonwebservices.com.cn",
-            ),
-            (
-                "us-gov-west-1",
-                true,
-                false,
-                "https://api.ecr-fips.us-gov-west-1.amazonaws.com",
-            ),
-            (
-                "us-iso-east-1",
-                false,
-                false,
-                "https://api.ecr.us-iso-east-1.c2s.ic.gov",
-            ),
-            (
-                "us-isob-east-1",
-                false,
-                false,
-                "https://api.ecr.us-isob-east-1.sc2s.sgov.gov",
-            ),
-            (
-                "eu-isoe-west-1",
-                false,
-                false,
-                "https://api.ecr.eu-isoe-west-1.cloud.adc-e.uk",
-            ),
-            (
-                "us-isof-south-1",
-                false,
-                false,
-                "https://api.ecr.us-isof-south-1.csp.hci.ic.gov",
-            ),
-            (
-                "eusc-de-east-1",
-                false,
-                false,
-                "https://api.ecr.eusc-de-east-1.amazonaws.eu",
-            ),
-        ];
-        for (region, fips, dual_stack, want) in cases {
-            assert_eq!(
-                ecr_endpoint(region, fips, dual_stack),
-                want,
-                "{region} fips={fips} dual-stack={dual_stack}"
-            );
-        }
     }
 }

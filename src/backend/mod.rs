@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::deadline::Deadline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::lifetime::Lifetime;
 use crate::protocol::{AuthConfig, CacheKeyType, Request};
@@ -65,6 +65,31 @@ impl BackendKind {
     pub fn parse(text: &str) -> Option<BackendKind> {
         BackendKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
+
+    /// The cargo feature that compiles this backend's network half in, if any.
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            BackendKind::Ecr | BackendKind::EcrPublic => Some("aws"),
+            BackendKind::Acr => Some("azure"),
+            BackendKind::Gcr => Some("gcp"),
+            BackendKind::File | BackendKind::None => None,
+        }
+    }
+}
+
+/// The error for an image of a cloud this binary was built without (cargo features `aws`,
+/// `azure`, `gcp`). Routing still recognises the cloud's hosts in such a build, so the operator
+/// learns why instead of seeing an anonymous pull fail.
+pub fn not_built(kind: BackendKind, registry: &str) -> Error {
+    let feature = kind.feature().unwrap_or("default");
+    Error::backend(
+        kind.as_str(),
+        registry,
+        format!(
+            "this binary was built without the `{feature}` feature (see `--version`); \
+             install a build that has it (the default build has every cloud)"
+        ),
+    )
 }
 
 /// Credentials produced by a backend.

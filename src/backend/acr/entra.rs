@@ -30,6 +30,7 @@ use azure_identity::{
 };
 
 use super::azure_config::{Cloud, UserAssigned};
+use super::Source;
 use crate::deadline::Deadline;
 use crate::http;
 use crate::secret::Secret;
@@ -40,31 +41,6 @@ pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
 
 /// The instance metadata address the SDK's managed identity credential calls (fixed in the SDK).
 pub const IMDS_ADDRESS: &str = "169.254.169.254";
-
-/// Where an Entra token comes from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// The node's managed identity through IMDS; `None` is the system-assigned one.
-    Managed(Option<UserAssigned>),
-    /// A service principal's client secret.
-    ClientSecret {
-        /// Tenant of the service principal.
-        tenant: String,
-        /// Its client id.
-        client_id: String,
-        /// Its secret.
-        secret: Secret<String>,
-    },
-    /// The pod's service-account token as a client assertion (workload identity federation).
-    PodToken {
-        /// Tenant of the federated identity.
-        tenant: String,
-        /// Client id of the federated identity.
-        client_id: String,
-        /// The pod's service-account token.
-        token: Secret<String>,
-    },
-}
 
 /// What the transport saw, for error messages about a step that failed or ran out of time.
 #[derive(Debug, Default)]
