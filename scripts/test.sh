@@ -49,7 +49,9 @@ if [ "${#shell_tests[@]}" -gt 0 ]; then
 	echo "==> shell tests (network: loopback only)"
 	target_dir=${CARGO_TARGET_DIR:-target}
 	[[ "$target_dir" == /* ]] || target_dir="$(pwd)/$target_dir"
-	CCP_BIN="$target_dir/debug/cloud-credential-provider"
+	# .cargo/config.toml builds for the host triple explicitly (static linking).
+	host=$(rustc -vV | sed -n 's/^host: //p')
+	CCP_BIN="$target_dir/$host/debug/cloud-credential-provider"
 	export CCP_BIN
 	passed=0
 	for t in "${shell_tests[@]}"; do

@@ -1,0 +1,127 @@
+//! Guards the start-up cost of the crypto library, which kubelet pays on every pull.
+//!
+//! aws-lc-sys seeded its random generator from CPU-jitter entropy the first time anything needed
+//! randomness (the first TLS handshake of a run): ~30 ms of pure CPU per process, more than
+//! everything else a cold fetch does. `ring` reads the OS's randomness (`getrandom`) instead.
+//! These tests fail if a build brings that cost back: CPU time is read from the calling
+//! thread's clock, which a loaded machine does not inflate the way it inflates wall time.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cloud_credential_provider::deadline::Deadline;
+use cloud_credential_provider::error::Error;
+use cloud_credential_provider::{http, runtime};
+use support::netns::{fakes_dir, venv_python, TestCa};
+use support::TempDir;
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// The one crypto library: no second one may come back through a dependency's default
+/// features (the AWS SDK's `default-https-client`, reqwest's `rustls`, gcp_auth's `aws-lc-rs`
+/// all pull aws-lc-sys).
+#[test]
+fn the_lock_file_holds_one_crypto_library() {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .expect("Cargo.lock");
+    let packages: Vec<&str> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .collect();
+    assert!(packages.contains(&"ring"), "ring is the crypto library");
+    for other in ["aws-lc-sys", "aws-lc-rs", "openssl-sys", "boring-sys"] {
+        assert!(!packages.contains(&other), "{other} is in Cargo.lock");
+    }
+}
+
+/// The first TLS handshake of the process and a random fill after it, as a cold fetch does
+/// them: an HTTPS request through the binary's own client to a loopback fake.
+#[test]
+fn the_first_handshake_spends_no_cpu_on_entropy() {
+    let ca = TestCa::new(&["127.0.0.1"]);
+    let dir = TempDir::new("crypto-cost");
+    let ready = dir.join("ready");
+    let mut fake = Command::new(venv_python())
+        .arg(fakes_dir().join("echo.py"))
+        .args(["--port", "0", "--ready"])
+        .arg(&ready)
+        .arg("--cert")
+        .arg(ca.cert())
+        .arg("--key")
+        .arg(ca.key())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start echo.py");
+    let started = Instant::now();
+    let port: u16 = loop {
+        if let Some(port) = std::fs::read_to_string(&ready)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break port;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "echo.py did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Only the test CA is trusted, and this process's crypto is still untouched.
+    std::env::set_var("SSL_CERT_FILE", ca.ca());
+    std::env::remove_var("SSL_CERT_DIR");
+
+    let before = thread_cpu();
+    let url = format!("https://127.0.0.1:{port}/first");
+    let status = runtime::block_on(
+        Deadline::after(Duration::from_secs(20)),
+        || Error::Io("no answer from the TLS fake".into()),
+        async {
+            let client = http::client()?;
+            let reply = http::send(Deadline::after(Duration::from_secs(20)), || {
+                client.get(&url)
+            })
+            .await
+            .map_err(|e| Error::Io(e.to_string()))?;
+            Ok(reply.status)
+        },
+    )
+    .expect("HTTPS request to the fake");
+    let handshake = thread_cpu() - before;
+    assert_eq!(status, 200);
+
+    let before = thread_cpu();
+    let mut buf = [0u8; 32];
+    http::crypto_provider()
+        .secure_random
+        .fill(&mut buf)
+        .expect("random fill");
+    let fill = thread_cpu() - before;
+    let _ = fake.kill();
+    let _ = fake.wait();
+
+    eprintln!("first HTTPS request: {handshake:?} CPU; random fill after it: {fill:?} CPU");
+    // Jitter entropy alone cost ~30 ms here; a debug build's whole first request (trust store,
+    // client, handshake, request) costs a few ms.
+    assert!(
+        handshake < Duration::from_millis(15),
+        "first HTTPS request took {handshake:?} of CPU"
+    );
+    assert!(
+        fill < Duration::from_millis(1),
+        "a random fill took {fill:?} of CPU"
+    );
+}
