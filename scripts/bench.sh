@@ -1,216 +1,238 @@
 #!/usr/bin/env bash
-# Start-up benchmark of the release binary (kubelet execs it once per image pull, so process
+# Start-up and cold-fetch benchmark (kubelet execs the binary once per image pull, so process
 # start to answer is the product). Prints a markdown table to paste into the README.
 #
-#   scripts/bench.sh                 # RUNS=300 WARMUP=20 by default
-#   RUNS=50 scripts/bench.sh
+#   scripts/bench.sh                                    # builds the release binary, benches it
+#   scripts/bench.sh --bin aws-lc=PATH --bin ring=PATH  # several builds, one interleaved run
+#   scripts/bench.sh --cases acr-mi,ecr-node            # some cases only (`cat` always runs)
+#   scripts/bench.sh [--bin ...] --shell [-- CMD...]    # set up, then a shell (or CMD) in the
+#                                                       # namespace; $BENCH_CASES has every
+#                                                       # case's exact command line
+# Environment: RUNS (timed rounds, default 100), WARMUP (rounds, default 10), RSS_RUNS (runs
+# per row under /usr/bin/time for max RSS, default 5). `RUNS=3 WARMUP=1` checks it works.
 #
-# Cases, each with a piped request like kubelet's:
-#   (a) floor: `cat` copying a saved response to stdout (process start + a small read/write);
-#   (b) a host nothing claims (registry.example.com/app), no flags: answers "auth":{};
-#   (c) --docker-config serving a matching host (127.0.0.1:5000/test/app);
-#   (d) `check IMAGE --offline --docker-config ...` (skipped if it fails).
-# Times come from `hyperfine -N --input` where hyperfine has --input (>= 1.16; Debian 12 has
-# 1.15), else from an equivalent posix_spawn loop in Python; max RSS from /usr/bin/time -f %M.
-# Everything is measured with no network but loopback (scripts/loopback-only.sh). Raw
-# hyperfine JSON and the table go to target/bench/.
+# Cases (ids for --cases): the floors cat (`cat` of a response) and sh (`sh -c 'exec cat
+# FILE'`); start-up only: unclaimed, docker-config, check-offline; cold fetches: acr-mi,
+# acr-pod, gcr-md, ar-wi, ecr-node, ecr-pod; cache-hit (--cache-dir filled by an earlier run).
+# scripts/bench_harness.py defines them and says what each exercises.
+#
+# Everything runs in a private network namespace (`ip netns`, only `lo`) where the real cloud
+# host names resolve (/etc/netns/NAME/hosts) to the project's fakes (tests/fakes/): the three
+# metadata services on 169.254.169.254:80 (one process, metadata_all.py), Azure on
+# 127.0.0.1:443, Google on 127.0.0.2:443, AWS on 127.0.0.3:443, over TLS with a throwaway CA
+# that SSL_CERT_FILE adds to the system bundle (a node parses its whole bundle too). Nothing
+# can reach a real address. The harness runs inside the namespace and times the binary itself.
+# Needs root (ip netns, /etc/netns) and .venv (scripts/install-test-deps.sh).
+#
+# Every case is checked once per binary before timing. Without --bin a failing case is fatal;
+# with --bin, a binary that fails a case (e.g. built without that cloud) skips it, with a note.
+# Output: target/bench/bench.md (the table, also printed) and target/bench/runs.json (every run).
 set -euo pipefail
 
+caller_dir=$(pwd)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-RUNS=${RUNS:-300}
-WARMUP=${WARMUP:-20}
+PATH="$PATH:/usr/sbin:/sbin"
+RUNS=${RUNS:-100}
+WARMUP=${WARMUP:-10}
+RSS_RUNS=${RSS_RUNS:-5}
 target_dir=${CARGO_TARGET_DIR:-target}
 [[ "$target_dir" == /* ]] || target_dir="$(pwd)/$target_dir"
-bin="$target_dir/release/cloud-credential-provider"
 out_dir="$target_dir/bench"
 
-if [ -z "${CCP_BENCH_INNER:-}" ]; then
+usage() {
+	local code=${1:-0}
+	if [ "$code" -eq 0 ]; then exec 3>&1; else exec 3>&2; fi
+	sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//' >&3
+	exit "$code"
+}
+
+bins=()
+cases=""
+shell=()
+while [ "$#" -gt 0 ]; do
+	case $1 in
+	--shell)
+		shift
+		[ "${1:-}" != -- ] || shift
+		shell=(bash)
+		[ "$#" -eq 0 ] || shell=("$@")
+		break
+		;;
+	--bin) [ "$#" -ge 2 ] || usage 2; bins+=("$2"); shift 2 ;;
+	--bin=*) bins+=("${1#--bin=}"); shift ;;
+	--cases) [ "$#" -ge 2 ] || usage 2; cases=$2; shift 2 ;;
+	--cases=*) cases=${1#--cases=}; shift ;;
+	-h | --help) usage 0 ;;
+	*) echo "bench.sh: unknown argument $1" >&2; usage 2 ;;
+	esac
+done
+command_line="RUNS=$RUNS WARMUP=$WARMUP RSS_RUNS=$RSS_RUNS scripts/bench.sh"
+for i in "${!bins[@]}"; do
+	b=${bins[$i]}
+	[[ "$b" == ?*=?* ]] || { echo "bench.sh: --bin wants LABEL=PATH, got $b" >&2; exit 2; }
+	command_line+=" --bin $(printf '%q' "$b")"
+	# A relative PATH is relative to where the script was started.
+	[[ "${b#*=}" == /* ]] || bins[i]="${b%%=*}=$caller_dir/${b#*=}"
+done
+[ -z "$cases" ] || command_line+=" --cases $cases"
+
+die() {
+	echo "bench.sh: $*" >&2
+	exit 1
+}
+[ "$(id -u)" -eq 0 ] || die "needs root (ip netns add, /etc/netns): run it as root"
+command -v ip >/dev/null 2>&1 || die "needs ip (iproute2): scripts/install-test-deps.sh"
+command -v python3 >/dev/null 2>&1 || die "needs python3"
+venv_python="$(pwd)/.venv/bin/python"
+[ -x "$venv_python" ] || die "missing .venv (the fakes and trustme): scripts/install-test-deps.sh"
+for b in "${bins[@]}"; do
+	if [ ! -f "${b#*=}" ] || [ ! -x "${b#*=}" ]; then die "--bin $b: not an executable file"; fi
+done
+
+strict=()
+if [ "${#bins[@]}" -eq 0 ]; then
 	echo "==> cargo build --release"
 	cargo build --release
-	export CCP_BENCH_INNER=1
-	exec bash scripts/loopback-only.sh bash "$0" "$@"
+	bins=("release=$target_dir/release/cloud-credential-provider")
+	strict=(--strict)
 fi
 
-command -v python3 >/dev/null 2>&1 || {
-	echo "bench.sh: python3 is needed for the table (scripts/install-test-deps.sh)" >&2
-	exit 1
+work=$(mktemp -d "${TMPDIR:-/tmp}/ccp-bench.XXXXXX")
+ns=""
+fake_pids=()
+cleanup() {
+	local pid
+	for pid in "${fake_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${fake_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+	if [ -n "$ns" ]; then
+		# Whatever still runs in the namespace was started by this script.
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+		ip netns del "$ns" 2>/dev/null || true
+		rm -rf "/etc/netns/$ns"
+	fi
+	rm -rf "$work"
 }
-[ -x "$bin" ] || {
-	echo "bench.sh: no $bin" >&2
-	exit 1
-}
-mkdir -p "$out_dir"
-rm -f "$out_dir"/*.json "$out_dir"/*.rss "$out_dir"/*.label
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-api=credentialprovider.kubelet.k8s.io/v1
-printf '{"kind":"CredentialProviderRequest","apiVersion":"%s","image":"registry.example.com/app"}\n' "$api" >"$work/req-unclaimed.json"
-printf '{"kind":"CredentialProviderRequest","apiVersion":"%s","image":"127.0.0.1:5000/test/app"}\n' "$api" >"$work/req-file.json"
-password=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+# --- secrets the fakes issue (random per run; the harness checks the answers against them)
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+token() { head -c "${1:-24}" /dev/urandom | b64url; }
+key_id() { printf 'ASIA%s' "$(head -c 32 /dev/urandom | base32 -w0 | tr -dc 'A-Z2-7' | head -c 16)"; }
+jwt() { printf '%s.%s.%s' "$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)" "$(printf '%s' "$1" | b64url)" "$(token 32)"; }
+now=$(date +%s)
+acr_access_token=$(jwt "{\"aud\":\"https://containerregistry.azure.net\",\"tid\":\"0b5d3f8e-1111-4222-8333-944455556666\",\"exp\":$((now + 3600))}")
+acr_refresh_token=$(jwt "{\"jti\":\"$(token 9)\",\"exp\":$((now + 10800))}")
+acr_pod_token=$(jwt '{"aud":["api://AKSIdentityBinding"],"sub":"system:serviceaccount:bench:puller"}')
+gcp_node_token="ya29.node-$(token)"
+gcp_sts_token="ya29.fed-$(token)"
+gcp_pod_token=$(jwt '{"aud":"proj.svc.id.goog","sub":"system:serviceaccount:bench:puller"}')
+aws_role=bench-node-role
+aws_node_key_id=$(key_id)
+aws_pod_key_id=$(key_id)
+aws_node_password=$(token 32)
+aws_pod_password=$(token 32)
+aws_pod_token=$(jwt '{"aud":"sts.amazonaws.com","sub":"system:serviceaccount:bench:puller"}')
+docker_password=$(token 18)
 (
 	umask 077
-	printf '{"auths":{"127.0.0.1:5000":{"auth":"%s"}}}\n' "$(printf 'bench:%s' "$password" | base64 -w0)" >"$work/config.json"
+	cat >"$work/tokens.json" <<EOF
+{
+  "acr_refresh_token": "$acr_refresh_token",
+  "acr_pod_token": "$acr_pod_token",
+  "gcp_node_token": "$gcp_node_token",
+  "gcp_sts_token": "$gcp_sts_token",
+  "gcp_pod_token": "$gcp_pod_token",
+  "aws_role": "$aws_role",
+  "aws_node_password": "$aws_node_password",
+  "aws_pod_password": "$aws_pod_password",
+  "aws_pod_token": "$aws_pod_token",
+  "docker_password": "$docker_password"
+}
+EOF
 )
-printf '{"kind":"CredentialProviderResponse","apiVersion":"%s","cacheKeyType":"Registry","cacheDuration":"5m0s","auth":{"127.0.0.1:5000":{"username":"u","password":"p"}}}\n' "$api" >"$work/response.json"
 
-ids=(a b c d)
-declare -A label=(
-	[a]="cat (floor)"
-	[b]="unclaimed host, no flags"
-	[c]="--docker-config, matching host"
-	[d]="check --offline"
-)
-declare -A input=(
-	[a]="$work/response.json"
-	[b]="$work/req-unclaimed.json"
-	[c]="$work/req-file.json"
-	[d]=/dev/null
-)
-# Sets argv to the command of case $1.
-argv_of() {
-	case $1 in
-	a) argv=(cat) ;;
-	b) argv=("$bin") ;;
-	c) argv=("$bin" --docker-config "$work/config.json") ;;
-	d) argv=("$bin" check 127.0.0.1:5000/test/app --offline --docker-config "$work/config.json") ;;
-	esac
+# --- the namespace: only lo, 169.254.169.254 on it, the real names mapped to the fakes
+ns="ccp-bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "==> network namespace $ns"
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+ip -n "$ns" addr add 169.254.169.254/32 dev lo
+azure_names=(login.microsoftonline.com myacr.azurecr.io)
+google_names=(sts.googleapis.com)
+aws_names=(sts.us-east-1.amazonaws.com api.ecr.us-east-1.amazonaws.com)
+mkdir -p "/etc/netns/$ns"
+cat >"/etc/netns/$ns/hosts" <<EOF
+127.0.0.1 localhost
+::1 localhost
+127.0.0.1 ${azure_names[*]}
+127.0.0.2 ${google_names[*]}
+127.0.0.3 ${aws_names[*]}
+169.254.169.254 metadata.google.internal
+EOF
+
+# --- a throwaway CA for the TLS fakes; the binary trusts it plus the system bundle (as a node
+# would parse its whole bundle), and nothing of the calling shell's SSL_CERT_FILE.
+mkdir -p "$work/certs" "$work/logs"
+"$venv_python" tests/fakes/make_certs.py "$work/certs" "${azure_names[@]}" "${google_names[@]}" "${aws_names[@]}"
+system_bundle=/etc/ssl/certs/ca-certificates.crt
+{
+	[ ! -r "$system_bundle" ] || cat "$system_bundle"
+	cat "$work/certs/ca.pem"
+} >"$work/certs/trust.pem"
+
+# Starts a fake in the namespace: start_fake NAME SCRIPT ADDR PORT [ARGS...]; TLS on 443.
+start_fake() {
+	local name=$1 script=$2 addr=$3 port=$4
+	shift 4
+	local tls=()
+	[ "$port" != 443 ] || tls=(--cert "$work/certs/server.pem" --key "$work/certs/server.key")
+	ip netns exec "$ns" "$venv_python" "tests/fakes/$script" --bind "$addr" --port "$port" "${tls[@]}" \
+		--log "$work/logs/$name.jsonl" --ready "$work/logs/$name.ready" "$@" \
+		</dev/null >"$work/logs/$name.out" 2>&1 &
+	fake_pids+=("$!")
+}
+wait_ready() {
+	local name=$1 pid=$2 i
+	for i in $(seq 1 300); do
+		[ ! -s "$work/logs/$name.ready" ] || return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	die "fake $name did not start: $(cat "$work/logs/$name.out")"
 }
 
-# Each case must work before it is timed.
-echo "==> sanity"
-kept=()
-for id in "${ids[@]}"; do
-	argv_of "$id"
-	if answer=$("${argv[@]}" <"${input[$id]}" 2>"$work/stderr"); then
-		printf '(%s) %s: %s\n' "$id" "${label[$id]}" "$(printf '%s' "$answer" | head -c 300 | sed "s/$password/***/g" | tr '\n' ' ')"
-		kept+=("$id")
-	elif [ "$id" = d ]; then
-		echo "(d) skipped: check failed: $(head -n 2 "$work/stderr" | head -c 300)"
-	else
-		echo "bench.sh: ($id) ${label[$id]} failed: $(cat "$work/stderr")" >&2
-		exit 1
-	fi
-done
-grep -q '"auth":{}' <<<"$("$bin" <"$work/req-unclaimed.json")" || {
-	echo "bench.sh: (b) did not answer \"auth\":{}" >&2
-	exit 1
-}
-grep -q -- "$password" <<<"$("$bin" --docker-config "$work/config.json" <"$work/req-file.json")" || {
-	echo "bench.sh: (c) did not serve the config's credentials" >&2
-	exit 1
-}
+echo "==> fakes"
+start_fake metadata metadata_all.py 169.254.169.254 80 \
+	--set "access_token=$acr_access_token" \
+	--set "token=$gcp_node_token" --set email=node@proj.iam.gserviceaccount.com \
+	--set "aws_role=$aws_role" --set "aws_node_key_id=$aws_node_key_id"
+start_fake azure azure_fake.py 127.0.0.1 443 \
+	--set "access_token=$acr_access_token" --set "refresh_token=$acr_refresh_token"
+start_fake google google_fake.py 127.0.0.2 443 --set "sts_token=$gcp_sts_token"
+start_fake aws aws_fake.py 127.0.0.3 443 \
+	--set "aws_node_key_id=$aws_node_key_id" --set "aws_node_password=$aws_node_password" \
+	--set "aws_pod_key_id=$aws_pod_key_id" --set "aws_pod_password=$aws_pod_password" \
+	--set "aws_web_identity_token=$aws_pod_token"
+names=(metadata azure google aws)
+for i in "${!names[@]}"; do wait_ready "${names[$i]}" "${fake_pids[$i]}"; done
 
-# hyperfine -N needs --input (hyperfine >= 1.16) to feed a request on stdin. Without it, a
-# small Python harness does the same job: posix_spawn with stdin from the file, output to
-# /dev/null, wait4; cases interleaved run by run so drift hits all of them alike.
-mode=spawn
-if command -v hyperfine >/dev/null 2>&1 && hyperfine --help | grep -q -- '--input'; then
-	mode=hyperfine
+mkdir -p "$out_dir"
+rm -f "$out_dir"/*.json "$out_dir"/*.rss "$out_dir"/*.label "$out_dir/bench.md"
+harness=(python3 scripts/bench_harness.py --work "$work" --out "$out_dir" --cases "$cases")
+for b in "${bins[@]}"; do harness+=(--bin "$b"); done
+if [ "${#shell[@]}" -gt 0 ]; then
+	ip netns exec "$ns" "${harness[@]}" --prepare
+	echo "==> ${shell[*]} in $ns; every case's command is in $work/inputs/cases.sh"
+	status=0
+	BENCH_CASES="$work/inputs/cases.sh" ip netns exec "$ns" "${shell[@]}" || status=$?
+	exit "$status"
 fi
-
-echo "==> timing: $mode, $WARMUP warm-up + $RUNS runs per case"
-: >"$work/cases.tsv"
-for id in "${kept[@]}"; do
-	argv_of "$id"
-	echo "${label[$id]}" >"$out_dir/$id.label"
-	if [ "$mode" = hyperfine ]; then
-		hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --input "${input[$id]}" \
-			--command-name "($id) ${label[$id]}" --export-json "$out_dir/$id.json" \
-			"$(printf '%q ' "${argv[@]}")"
-	else
-		argv[0]=$(command -v "${argv[0]}")
-		(
-			IFS=$'\t'
-			echo "$id	${input[$id]}	${argv[*]}"
-		) >>"$work/cases.tsv"
-	fi
-done
-if [ "$mode" = spawn ]; then
-	python3 - "$work/cases.tsv" "$out_dir" "$WARMUP" "$RUNS" <<'PY'
-import json, os, statistics, sys, time
-
-cases_file, out, warmup, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-cases = []
-for line in open(cases_file):
-    cid, stdin_path, *argv = line.rstrip("\n").split("\t")
-    cases.append((cid, stdin_path, argv))
-
-def once(stdin_path, argv):
-    fd_in = os.open(stdin_path, os.O_RDONLY)
-    fd_null = os.open(os.devnull, os.O_WRONLY)
-    actions = [(os.POSIX_SPAWN_DUP2, fd_in, 0), (os.POSIX_SPAWN_DUP2, fd_null, 1),
-               (os.POSIX_SPAWN_DUP2, fd_null, 2)]
-    t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
-    _, status, _ = os.wait4(pid, 0)
-    t1 = time.perf_counter_ns()
-    os.close(fd_in)
-    os.close(fd_null)
-    if status != 0:
-        sys.exit(f"bench: {argv} exited with status {status}")
-    return (t1 - t0) / 1e9
-
-times = {cid: [] for cid, _, _ in cases}
-for i in range(warmup + runs):
-    for cid, stdin_path, argv in cases:
-        t = once(stdin_path, argv)
-        if i >= warmup:
-            times[cid].append(t)
-for cid, _, argv in cases:
-    ms = [t * 1000 for t in times[cid]]
-    print(f"({cid}) {' '.join(os.path.basename(a) for a in argv[:2])}...: "
-          f"mean {statistics.mean(ms):.3f} ms, median {statistics.median(ms):.3f} ms")
-    with open(os.path.join(out, cid + ".json"), "w") as f:
-        json.dump({"results": [{"command": " ".join(argv), "times": times[cid]}]}, f)
-PY
-fi
-
-echo "==> max RSS: /usr/bin/time -f %M, worst of 5"
-for id in "${kept[@]}"; do
-	argv_of "$id"
-	rss=0
-	if [ -x /usr/bin/time ]; then
-		for _ in 1 2 3 4 5; do
-			/usr/bin/time -f %M -o "$work/rss" "${argv[@]}" <"${input[$id]}" >/dev/null 2>&1
-			r=$(tail -n1 "$work/rss")
-			[ "$r" -gt "$rss" ] && rss=$r
-		done
-	fi
-	echo "$rss" >"$out_dir/$id.rss"
-done
-
-size=$(stat -c %s "$bin")
-python3 - "$out_dir" "$mode" "$RUNS" "$size" <<'PY' | tee "$out_dir/bench.md"
-import json, os, statistics, sys
-
-out, mode, runs, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-rows = []
-for cid in "abcd":
-    label_file = os.path.join(out, cid + ".label")
-    if not os.path.exists(label_file):
-        continue
-    label = open(label_file).read().strip()
-    rss = int(open(os.path.join(out, cid + ".rss")).read().strip() or 0)
-    times = json.load(open(os.path.join(out, cid + ".json")))["results"][0]["times"]
-    ms = [t * 1000 for t in times]
-    rows.append((cid, label, statistics.mean(ms), statistics.median(ms), statistics.pstdev(ms), min(ms), rss))
-
-floor = rows[0][2:4] if rows and rows[0][0] == "a" else None
-how = {
-    "hyperfine": "hyperfine -N --input (request from a file, output to /dev/null)",
-    "spawn": "posix_spawn + wait4 from Python, request from a file, output to /dev/null, cases interleaved",
-}[mode]
-print()
-print("| case | mean (ms) | median (ms) | σ (ms) | min (ms) | mean / floor | median / floor | max RSS (KiB) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for cid, label, mean, median, sd, lo, rss in rows:
-    r_mean = f"{mean / floor[0]:.2f}" if floor else "–"
-    r_median = f"{median / floor[1]:.2f}" if floor else "–"
-    print(f"| ({cid}) {label} | {mean:.2f} | {median:.2f} | {sd:.2f} | {lo:.2f} | {r_mean} | {r_median} | {rss or '–'} |")
-print()
-print(f"Release binary: {size} bytes ({size / 1048576:.1f} MiB). {runs} runs per case, {how};")
-print(f"max RSS: /usr/bin/time -f %M, worst of 5. Machine: {os.cpu_count()} CPUs, {os.uname().release}.")
-PY
+# In the background, so that Ctrl-C or TERM runs the traps at once (cleanup stops whatever
+# still runs in the namespace, the harness included).
+ip netns exec "$ns" "${harness[@]}" --runs "$RUNS" --warmup "$WARMUP" --rss-runs "$RSS_RUNS" \
+	--command "$command_line" "${strict[@]}" &
+wait "$!"
 echo
-echo "raw results: $out_dir/"
+echo "raw results: $out_dir/runs.json"

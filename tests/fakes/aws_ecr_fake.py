@@ -28,6 +28,19 @@ PRIVATE_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
 PUBLIC_TARGET = "SpencerFrontendService.GetAuthorizationToken"
 
 
+def authorization_reply(target, password, expires_in):
+    """(status, JSON body) of a GetAuthorizationToken call with X-Amz-Target `target`: the token
+    base64("AWS:" + password), expiring `expires_in` seconds from now (also used by aws_fake.py)."""
+    token = base64.b64encode(f"AWS:{password}".encode()).decode()
+    data = {"authorizationToken": token, "expiresAt": time.time() + expires_in}
+    if target == PRIVATE_TARGET:
+        data["proxyEndpoint"] = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        return 200, {"authorizationData": [data]}
+    if target == PUBLIC_TARGET:
+        return 200, {"authorizationData": data}
+    return 400, {"__type": "UnknownOperationException", "message": f"unknown target {target!r}"}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -38,20 +51,13 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         target = self.headers.get("X-Amz-Target", "")
-        password = os.environ["ECR_FAKE_PASSWORD"]
-        expires_at = time.time() + float(os.environ.get("ECR_FAKE_EXPIRES_IN", "43200"))
-        token = base64.b64encode(f"AWS:{password}".encode()).decode()
-        data = {"authorizationToken": token, "expiresAt": expires_at}
-        if target == PRIVATE_TARGET:
-            data["proxyEndpoint"] = "https://123456789012.dkr.ecr.us-east-1.amazonaws.com"
-            self.reply(200, {"authorizationData": [data]})
-        elif target == PUBLIC_TARGET:
-            self.reply(200, {"authorizationData": data})
-        else:
-            self.reply(
-                400,
-                {"__type": "UnknownOperationException", "message": f"unknown target {target!r}"},
+        self.reply(
+            *authorization_reply(
+                target,
+                os.environ["ECR_FAKE_PASSWORD"],
+                float(os.environ.get("ECR_FAKE_EXPIRES_IN", "43200")),
             )
+        )
 
     def reply(self, status, body):
         payload = json.dumps(body).encode()

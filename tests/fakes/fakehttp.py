@@ -76,6 +76,11 @@ def serve(route, default_port=80):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in one write at the end of each request (buffered wfile),
+        # with Nagle off: separate small writes on a kept-alive connection would otherwise
+        # meet the client's delayed ACK and stall every second response by ~40 ms.
+        wbufsize = -1
+        disable_nagle_algorithm = True
 
         def _handle(self):
             length = int(self.headers.get("Content-Length") or 0)
