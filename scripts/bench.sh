@@ -93,7 +93,9 @@ strict=()
 if [ "${#bins[@]}" -eq 0 ]; then
 	echo "==> cargo build --release"
 	cargo build --release
-	bins=("release=$target_dir/release/cloud-credential-provider")
+	# .cargo/config.toml builds for the host triple explicitly (static linking).
+	host=$(rustc -vV | sed -n 's/^host: //p')
+	bins=("release=$target_dir/$host/release/cloud-credential-provider")
 	strict=(--strict)
 fi
 
