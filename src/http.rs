@@ -6,8 +6,8 @@
 //! in as its transport, and the AWS SDK's through [`aws::client`]. So they all behave the same
 //! way on a node:
 //!
-//! - trust: the system store as `rustls-native-certs` reads it, which honours `SSL_CERT_FILE`
-//!   and `SSL_CERT_DIR` (nodes behind TLS-inspecting proxies add their CA there); never
+//! - trust: the system store ([`crate::trust`]), which honours `SSL_CERT_FILE` and
+//!   `SSL_CERT_DIR` (nodes behind TLS-inspecting proxies add their CA there); never
 //!   compiled-in roots. Loaded once per process, and only when a backend needs TLS;
 //! - crypto: `ring` ([`crypto_provider`]), randomness from the OS;
 //! - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (reqwest's default);
@@ -38,34 +38,7 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// Largest response body read; token responses are a few KiB.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-type Roots = Vec<rustls::pki_types::CertificateDer<'static>>;
-
-static ROOTS: OnceLock<std::result::Result<Roots, String>> = OnceLock::new();
 static TLS: OnceLock<std::result::Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-
-/// The trusted CA certificates: the system store as `rustls-native-certs` reads it (so
-/// `SSL_CERT_FILE` and `SSL_CERT_DIR` apply), read once per process, and only by a backend that
-/// needs TLS. An empty store is an error here, where it can be named, rather than an opaque
-/// handshake failure later.
-fn system_roots() -> Result<&'static Roots> {
-    ROOTS
-        .get_or_init(|| {
-            let loaded = rustls_native_certs::load_native_certs();
-            if loaded.certs.is_empty() {
-                let detail = loaded
-                    .errors
-                    .first()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default();
-                return Err(format!(
-                    "no trusted CA certificates found in the system store or SSL_CERT_FILE/SSL_CERT_DIR{detail}"
-                ));
-            }
-            Ok(loaded.certs)
-        })
-        .as_ref()
-        .map_err(|e| Error::Config(e.clone()))
-}
 
 /// The one crypto library of the process, `ring`, for rustls and everything else that signs or
 /// hashes. It reads randomness from the OS (`getrandom`), so the first TLS handshake of a run
@@ -82,26 +55,24 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
         .clone()
 }
 
-/// The rustls configuration every HTTPS client of this process uses.
+/// The rustls configuration every HTTPS client of this process uses: the system trust store
+/// ([`crate::trust`]), read once per process and only by a backend that needs TLS. A store
+/// with no certificate is an error here, where it can be named, rather than an opaque
+/// handshake failure later.
 pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
-    let roots = system_roots()?;
-    TLS.get_or_init(|| build_tls_config(roots))
-        .clone()
-        .map_err(Error::Config)
-}
-
-fn build_tls_config(certs: &Roots) -> std::result::Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(certs.iter().cloned());
-    if added == 0 {
-        return Err("none of the system's CA certificates could be parsed".to_string());
-    }
-    let config = rustls::ClientConfig::builder_with_provider(crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up failed: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    TLS.get_or_init(|| {
+        let verifier =
+            crate::trust::Verifier::new(crate::trust::Sources::from_env(), crypto_provider())?;
+        let config = rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        Ok(Arc::new(config))
+    })
+    .clone()
+    .map_err(Error::Config)
 }
 
 /// A client for HTTPS (and HTTP) endpoints, configured as the module docs say.

@@ -28,6 +28,7 @@
 //! | [`deadline`] | the run's overall deadline, which every network step respects |
 //! | [`runtime`] | the async runtime, started only by backends that use the network |
 //! | [`http`] | the one place HTTP clients are built: trust store, proxy, timeouts, retries |
+//! | [`trust`] | the system trust store (`SSL_CERT_FILE`/`SSL_CERT_DIR`, bundle, directories) |
 //! | [`resolver`] | name lookups for every HTTP client: `/etc/hosts`, then DNS, never glibc's NSS |
 //! | [`secret`] | the box secrets travel in, so they never reach a log |
 //! | [`check`] | the `check IMAGE` dry run |
@@ -63,4 +64,5 @@ pub mod serve;
 #[cfg(test)]
 mod test_util;
 pub mod token_cache;
+pub mod trust;
 pub mod validate;
