@@ -600,6 +600,47 @@ fn credential_process_profiles_work_and_are_named() {
     assert_no_secret(&ran, &[&secret]);
 }
 
+/// A node whose own identity is a web identity token file (IRSA on a self-managed node, or a
+/// projected token for a host-network agent): the chain's web identity link assumes the role,
+/// and the ECR call is signed with the role's credentials.
+#[test]
+fn a_node_web_identity_token_file_is_a_link_of_the_chain() {
+    let moto = Moto::start();
+    let proxy = FaultProxy::recording(moto.port());
+    let mut env = AwsEnv::new(None);
+    env.endpoint("ECR", proxy.url())
+        .endpoint("STS", proxy.url());
+    let token = format!("eyJ{}.eyJ{}.sig", random_token(20), random_token(30));
+    let token_file = env.dir.join("token");
+    std::fs::write(&token_file, &token).expect("write token");
+    let arn = "arn:aws:iam::210987654321:role/node-puller";
+    env.set(
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        token_file.display().to_string(),
+    )
+    .set("AWS_ROLE_ARN", arn)
+    .set("AWS_ROLE_SESSION_NAME", "node-session");
+    let ran = run_aws(
+        &["--v=4"],
+        &request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+        &env,
+    );
+    response(&ran);
+    let seen = proxy.requests();
+    assert_eq!(ops(&seen), ["AssumeRoleWithWebIdentity", ECR_TARGET]);
+    assert_eq!(seen[0].form("RoleArn").as_deref(), Some(arn));
+    assert_eq!(
+        seen[0].form("WebIdentityToken").as_deref(),
+        Some(token.as_str())
+    );
+    assert!(
+        ran.stderr.contains("web identity token file"),
+        "{}",
+        ran.stderr
+    );
+    assert_no_secret(&ran, &[&token]);
+}
+
 #[test]
 fn no_credentials_at_all_is_a_clear_error() {
     let moto = Moto::start();
