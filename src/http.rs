@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::retry::{Attempts, Failure};
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -33,8 +34,6 @@ pub mod aws;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time for one attempt, request to last body byte.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
-/// Attempts per call (the first one included).
-pub const MAX_ATTEMPTS: u32 = 3;
 /// Largest response body read; token responses are a few KiB.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
@@ -226,69 +225,84 @@ impl std::fmt::Display for SendError {
     }
 }
 
-/// Sends the request `make` builds, retrying connection failures, timeouts, 429 and 5xx up
-/// to [`MAX_ATTEMPTS`] times with exponential backoff (honouring a short `Retry-After`), never
-/// past `deadline`. Any other status is returned as it is for the caller to interpret; after
-/// the last retryable status, that response is returned too.
+/// Sends the request `make` builds under [`crate::retry`]'s policy: throttling (429), 5xx,
+/// 408, timeouts and connection failures are retried with jittered backoff (honouring
+/// `Retry-After`) for as long as the run's `deadline` leaves time; any other status is returned
+/// as it is for the caller to interpret, and when time runs out after a retryable status, that
+/// response is returned too. A refused connection is retried a few times only
+/// ([`Failure::Refused`]).
 pub async fn send(
     deadline: Deadline,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> std::result::Result<Reply, SendError> {
-    let mut last_cause = String::new();
-    for attempt in 1..=MAX_ATTEMPTS {
-        let budget = deadline.step(ATTEMPT_TIMEOUT);
-        if budget.is_zero() {
-            return Err(SendError::Deadline {
-                attempts: attempt - 1,
-            });
-        }
-        let outcome = tokio::time::timeout(budget, attempt_once(make())).await;
-        let retry_after = match outcome {
+    let mut attempts = Attempts::new(deadline);
+    // Why the last attempt failed; None after a timeout (reported as the deadline).
+    let mut last_cause: Option<String> = None;
+    loop {
+        let Some(budget) = attempts.start(ATTEMPT_TIMEOUT) else {
+            return Err(gave_up(&attempts, last_cause));
+        };
+        let failure = match tokio::time::timeout(budget, attempt_once(make())).await {
             Ok(Ok(reply)) => {
-                let retryable = reply.status == 429 || (500..600).contains(&reply.status);
-                if !retryable || attempt == MAX_ATTEMPTS {
-                    return Ok(reply);
-                }
-                last_cause = format!("HTTP {}", reply.status);
-                reply
+                let retry_after = reply
                     .header("retry-after")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .map(Duration::from_secs)
+                    .and_then(crate::retry::parse_retry_after);
+                let Some(failure) = Failure::from_status(reply.status, retry_after) else {
+                    return Ok(reply);
+                };
+                match attempts.backoff(failure) {
+                    Some(wait) => {
+                        last_cause = Some(format!("HTTP {}", reply.status));
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    None => return Ok(reply),
+                }
             }
-            Ok(Err(cause)) => {
-                last_cause = cause;
-                None
+            Ok(Err((failure, cause))) => {
+                last_cause = Some(cause);
+                failure
             }
             Err(_) => {
-                last_cause = format!("no response within {}s", budget.as_secs_f32());
-                None
+                last_cause = None;
+                Failure::Transient { retry_after: None }
             }
         };
-        if attempt == MAX_ATTEMPTS {
-            break;
+        match attempts.backoff(failure) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return Err(gave_up(&attempts, last_cause)),
         }
-        let backoff = retry_after
-            .unwrap_or(Duration::from_millis(200 << (attempt - 1)))
-            .min(Duration::from_secs(5));
-        if backoff >= deadline.remaining() {
-            return Err(SendError::Deadline { attempts: attempt });
-        }
-        tokio::time::sleep(backoff).await;
     }
-    Err(SendError::Unreachable {
-        attempts: MAX_ATTEMPTS,
-        cause: last_cause,
-    })
 }
 
-async fn attempt_once(request: reqwest::RequestBuilder) -> std::result::Result<Reply, String> {
-    let mut response = request.send().await.map_err(describe)?;
+/// The error for a call that ends without a usable response: what the last attempt ran into,
+/// or the deadline when it ran out of time.
+fn gave_up(attempts: &Attempts, last_cause: Option<String>) -> SendError {
+    match last_cause {
+        Some(cause) => SendError::Unreachable {
+            attempts: attempts.made(),
+            cause,
+        },
+        None => SendError::Deadline {
+            attempts: attempts.made(),
+        },
+    }
+}
+
+async fn attempt_once(
+    request: reqwest::RequestBuilder,
+) -> std::result::Result<Reply, (Failure, String)> {
+    let failed = |e: reqwest::Error| (classify(&e), describe(e));
+    let mut response = request.send().await.map_err(failed)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(describe)? {
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(format!("response body larger than {MAX_BODY_BYTES} bytes"));
+            return Err((
+                Failure::Permanent,
+                format!("response body larger than {MAX_BODY_BYTES} bytes"),
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -302,6 +316,30 @@ async fn attempt_once(request: reqwest::RequestBuilder) -> std::result::Result<R
 /// A reqwest error as one line, with its cause chain but without the URL.
 fn describe(error: reqwest::Error) -> String {
     crate::error::chain(&error.without_url())
+}
+
+/// Whether retrying a failed request can help: not when the name does not exist or the TLS
+/// handshake refused the server (a certificate the trust store rejects stays rejected); a few
+/// times when nothing listens; yes for timeouts, reset connections and anything else.
+pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return Failure::Permanent;
+        }
+        if let Some(resolve) = e.downcast_ref::<crate::resolver::ResolveError>() {
+            if resolve.is_not_found() {
+                return Failure::Permanent;
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return Failure::Refused;
+            }
+        }
+        source = e.source();
+    }
+    Failure::Transient { retry_after: None }
 }
 
 #[cfg(test)]
@@ -374,13 +412,35 @@ mod tests {
     }
 
     #[test]
-    fn the_last_retryable_reply_is_returned_after_the_attempts() {
+    fn retryable_replies_are_retried_until_the_deadline_then_returned() {
         let (url, count) = serve(|_| Some(BUSY));
-        let deadline = Deadline::after(Duration::from_secs(10));
+        let started = Instant::now();
+        let deadline = Deadline::after(Duration::from_millis(2500));
         let client = plain_client().unwrap();
         let reply = run(send(deadline, || client.get(&url))).unwrap();
         assert_eq!(reply.status, 503);
-        assert_eq!(count.load(Ordering::SeqCst), MAX_ATTEMPTS);
+        // Jittered waits (at most 250 ms, 500 ms, 1 s, ...) fit at least three attempts in the
+        // two seconds before the answer margin.
+        assert!(count.load(Ordering::SeqCst) >= 3, "{count:?}");
+        assert!(started.elapsed() < Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn retry_after_zero_is_retried_at_once() {
+        const THROTTLED_THEN: &str = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let (url, count) = serve(|n| Some([THROTTLED_THEN, OK][n as usize % 2]));
+        let started = Instant::now();
+        let deadline = Deadline::after(Duration::from_secs(10));
+        let client = plain_client().unwrap();
+        let reply = run(send(deadline, || client.get(&url))).unwrap();
+        assert_eq!(reply.status, 200);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        // Not the throttling backoff (up to 4 s): the server said now.
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
@@ -395,7 +455,7 @@ mod tests {
         let client = plain_client().unwrap();
         match run(send(deadline, || client.get(&url))) {
             Err(SendError::Unreachable { attempts, cause }) => {
-                assert_eq!(attempts, MAX_ATTEMPTS);
+                assert_eq!(attempts, crate::retry::REFUSED_ATTEMPTS);
                 assert!(!cause.contains(&url), "{cause}");
             }
             other => panic!("{other:?}"),
@@ -406,7 +466,7 @@ mod tests {
     fn a_hung_server_is_cut_at_the_deadline() {
         let (url, _) = serve(|_| None);
         let started = Instant::now();
-        let deadline = Deadline::after(Duration::from_millis(600));
+        let deadline = Deadline::after(Duration::from_millis(1500));
         let client = plain_client().unwrap();
         let result = run(send(deadline, || client.get(&url)));
         assert!(

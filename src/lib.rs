@@ -27,7 +27,8 @@
 //! | [`duration`] | Go duration text, both ways |
 //! | [`deadline`] | the run's overall deadline, which every network step respects |
 //! | [`runtime`] | the async runtime, started only by backends that use the network |
-//! | [`http`] | the one place HTTP clients are built: trust store, proxy, timeouts, retries |
+//! | [`http`] | the one place HTTP clients are built: trust store, proxy, timeouts |
+//! | [`retry`] | the one retry policy: what is retried, jittered backoff, attempts within the deadline |
 //! | [`trust`] | the system trust store (`SSL_CERT_FILE`/`SSL_CERT_DIR`, bundle, directories) |
 //! | [`resolver`] | name lookups for every HTTP client: `/etc/hosts`, then DNS, never glibc's NSS |
 //! | [`secret`] | the box secrets travel in, so they never reach a log |
@@ -58,6 +59,7 @@ pub mod pattern;
 pub mod plugin_config;
 pub mod protocol;
 pub mod resolver;
+pub mod retry;
 pub mod runtime;
 pub mod secret;
 pub mod serve;

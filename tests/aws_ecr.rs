@@ -432,18 +432,23 @@ fn server_errors_are_retried_until_success() {
     retried_then_ok(vec![Fault::server_error(), Fault::unavailable()]);
 }
 
+/// Throttling is waited out for as long as the run's deadline allows (jittered backoff on a
+/// 4 s base), then the run fails inside `--timeout`, naming the error and the attempts.
 #[test]
-fn persistent_throttling_fails_after_three_attempts() {
+fn persistent_throttling_is_retried_until_the_deadline_then_named() {
     let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port(), vec![Fault::throttling_exception(); 10]);
+    let proxy = FaultProxy::start(moto.port(), vec![Fault::throttling_exception(); 50]);
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
     env.endpoint("ECR", proxy.url());
+    let started = Instant::now();
     let ran = run_aws(
-        &[],
+        &["--timeout", "12s"],
         &request("123456789012.dkr.ecr.sa-east-1.amazonaws.com/app"),
         &env,
     );
+    let elapsed = started.elapsed();
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert!(elapsed < Duration::from_secs(12), "took {elapsed:?}");
     assert!(ran.stderr.contains("ThrottlingException"), "{}", ran.stderr);
     assert!(
         ran.stderr
@@ -451,7 +456,20 @@ fn persistent_throttling_fails_after_three_attempts() {
         "{}",
         ran.stderr
     );
-    assert_eq!(proxy.requests().len(), 3);
+    let calls = proxy.requests().len();
+    assert!(calls >= 2, "{calls} calls");
+    assert!(
+        ran.stderr.contains(&format!("(after {calls} attempts)")),
+        "{calls}: {}",
+        ran.stderr
+    );
+}
+
+/// A bare HTTP 429 or 503 with no AWS error code (a proxy or VPC endpoint answering) is
+/// retried like a ThrottlingException.
+#[test]
+fn a_bare_429_or_503_without_an_aws_error_code_is_retried() {
+    retried_then_ok(vec![Fault::bare_status(429), Fault::bare_status(503)]);
 }
 
 #[test]
@@ -740,4 +758,127 @@ fn https_endpoints_are_trusted_through_ssl_cert_file_only() {
     env.set("SSL_CERT_FILE", ca.display().to_string());
     let ran = run_aws(&[], &image, &env);
     assert_eq!(only_auth(&response(&ran)).1, "AWS");
+}
+
+/// `tests/fakes/aws_fake.py` on a loopback port, serving IMDSv2 and ECR, with `--set` options;
+/// returns the process (killed on drop) and its URL.
+struct AwsFake {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+    _dir: TempDir,
+}
+
+impl AwsFake {
+    fn start(options: &[(&str, &str)]) -> AwsFake {
+        use support::netns::{fakes_dir, venv_python};
+        let dir = TempDir::new("aws-fake");
+        let ready = dir.join("ready");
+        let log = dir.join("requests.jsonl");
+        let mut cmd = std::process::Command::new(venv_python());
+        cmd.arg(fakes_dir().join("aws_fake.py"))
+            .args(["--port", "0", "--ready"])
+            .arg(&ready)
+            .arg("--log")
+            .arg(&log);
+        for (k, v) in options {
+            cmd.arg("--set").arg(format!("{k}={v}"));
+        }
+        let child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start aws_fake.py");
+        let started = Instant::now();
+        let port: u16 = loop {
+            if let Some(port) = std::fs::read_to_string(&ready)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                break port;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "aws_fake.py did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        AwsFake {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// Paths of the requests received, in order.
+    fn paths(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| v["path"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+impl Drop for AwsFake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The node chain down to instance metadata (no keys, no profile), IMDS and ECR both the fake.
+fn imds_env(fake: &AwsFake) -> AwsEnv {
+    let mut env = AwsEnv::new(None);
+    env.set("AWS_EC2_METADATA_DISABLED", "false")
+        .set("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url.clone())
+        .endpoint("ECR", fake.url.clone());
+    env
+}
+
+/// A slow IMDSv2 token answer (1.5 s) is waited for: a 1 s read limit used to fail the run
+/// with 29 s of its deadline left.
+#[test]
+fn a_slow_instance_metadata_token_is_waited_for() {
+    let password = random_token(32);
+    let fake = AwsFake::start(&[
+        ("aws_node_password", password.as_str()),
+        ("imds_token_delay", "1.5"),
+    ]);
+    let ran = run_aws(
+        &[],
+        &request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+        &imds_env(&fake),
+    );
+    let resp = response(&ran);
+    assert_eq!(only_auth(&resp).2, password);
+}
+
+/// Instance metadata answering 503 and 429 is asked again within the deadline, like every
+/// other endpoint.
+#[test]
+fn instance_metadata_errors_are_retried() {
+    for status in ["503", "429"] {
+        let password = random_token(32);
+        let fake = AwsFake::start(&[
+            ("aws_node_password", password.as_str()),
+            ("imds_fail", "2"),
+            ("imds_fail_status", status),
+        ]);
+        let ran = run_aws(
+            &["--timeout", "20s"],
+            &request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app"),
+            &imds_env(&fake),
+        );
+        let resp = response(&ran);
+        assert_eq!(only_auth(&resp).2, password, "{status}");
+        let tokens = fake
+            .paths()
+            .iter()
+            .filter(|p| *p == "/latest/api/token")
+            .count();
+        assert_eq!(tokens, 3, "{status}: {:?}", fake.paths());
+    }
 }

@@ -152,21 +152,17 @@ async fn send(
     Ok(out)
 }
 
-/// How the SDK should treat a failure: timeouts and I/O failures are retried (they are
-/// transient on a node), anything else is not. Messages carry the cause chain, never the URL.
+/// How the SDK should see a failure: a timeout as a timeout, a failure [`super::classify`]
+/// says can pass as I/O, anything else (a refused certificate, say) as other. The reqwest error
+/// (without its URL) stays the source, so the retry policy can look into it.
 fn classify(error: reqwest::Error) -> ConnectorError {
-    let (timeout, transient) = (
-        error.is_timeout(),
-        error.is_connect() || error.is_request() || error.is_body(),
-    );
-    let message = crate::error::chain(&error.without_url());
-    let source: Box<dyn std::error::Error + Send + Sync> = message.into();
-    if timeout {
-        ConnectorError::timeout(source)
-    } else if transient {
-        ConnectorError::io(source)
-    } else {
-        ConnectorError::other(source, None)
+    let failure = super::classify(&error);
+    let timeout = error.is_timeout();
+    let source: Box<dyn std::error::Error + Send + Sync> = Box::new(error.without_url());
+    match failure {
+        _ if timeout => ConnectorError::timeout(source),
+        crate::retry::Failure::Permanent => ConnectorError::other(source, None),
+        _ => ConnectorError::io(source),
     }
 }
 

@@ -11,6 +11,11 @@ with the token base64("AWS:" + $ECR_FAKE_PASSWORD), expiring $ECR_FAKE_EXPIRES_I
 the moment of the request. Signatures are not checked (neither does moto). Any other target gets
 the JSON 1.1 error UnknownOperationException.
 
+With ECR_FAKE_RATE (calls per second) and ECR_FAKE_BURST set, it throttles as the real API does
+(a token bucket: 20/s and a burst of 200 per account and region for GetAuthorizationToken):
+a call finding the bucket empty gets HTTP 400 `ThrottlingException`. GET /stats answers
+{"calls": n, "throttled": m} so a test can count what the clients sent.
+
 The password comes from the environment, not the command line, so it never shows in `ps`.
 It prints "PORT <n>" on stdout once listening, and exits when stdin reaches end of file, so it
 never outlives the test process that started it (even one that crashed).
@@ -41,16 +46,56 @@ def authorization_reply(target, password, expires_in):
     return 400, {"__type": "UnknownOperationException", "message": f"unknown target {target!r}"}
 
 
+class Bucket:
+    """A token bucket: `rate` tokens a second, at most `burst` stored; thread-safe."""
+
+    def __init__(self, rate, burst):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = burst, time.monotonic()
+        self.lock = threading.Lock()
+        self.calls = self.throttled = 0
+
+    def take(self):
+        with self.lock:
+            self.calls += 1
+            if self.rate is None:
+                return True
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            self.throttled += 1
+            return False
+
+
+BUCKET = Bucket(
+    float(os.environ["ECR_FAKE_RATE"]) if os.environ.get("ECR_FAKE_RATE") else None,
+    float(os.environ.get("ECR_FAKE_BURST", "1")),
+)
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):  # quiet: the tests read stdout for the port
         pass
 
+    def do_GET(self):
+        if self.path != "/stats":
+            self.reply(404, {"message": "not found"})
+            return
+        with BUCKET.lock:
+            self.reply(200, {"calls": BUCKET.calls, "throttled": BUCKET.throttled})
+
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         target = self.headers.get("X-Amz-Target", "")
+        if not BUCKET.take():
+            self.reply(400, {"__type": "ThrottlingException", "message": "Rate exceeded"})
+            return
         self.reply(
             *authorization_reply(
                 target,
@@ -69,8 +114,13 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class Server(ThreadingHTTPServer):
+    # A node group's burst of connections must not overflow the listen backlog (default 5).
+    request_queue_size = 1024
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"PORT {server.server_address[1]}", flush=True)

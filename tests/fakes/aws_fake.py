@@ -17,12 +17,15 @@ The path and method choose the role:
 
 Options (`--set KEY=VALUE`): aws_role, aws_node_key_id, aws_pod_key_id, aws_node_password,
 aws_pod_password, aws_web_identity_token, aws_expires_in (ECR token life, default 43200 s),
-aws_credentials_life (IMDS/STS credentials, default 21600 s).
+aws_credentials_life (IMDS/STS credentials, default 21600 s); for failure tests: imds_fail (the
+first N token calls fail), imds_fail_status (their status, default 503), imds_token_delay
+(seconds before a token answer).
 """
 
 import datetime
 import secrets
 import threading
+import time
 from xml.sax.saxutils import escape
 
 from aws_ecr_fake import authorization_reply
@@ -53,12 +56,21 @@ def expiration():
     return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_token_calls = [0]
+
+
 def imds(req):
     """IMDSv2: session tokens, the role name and its credentials."""
     if req.path == "/latest/api/token":
         ttl = req.headers.get(TTL_HEADER)
         if req.method != "PUT" or not ttl:
             return text_reply(400, "Bad Request")
+        with _lock:
+            _token_calls[0] += 1
+            call = _token_calls[0]
+        if call <= int(opt("imds_fail", "0")):
+            return text_reply(int(opt("imds_fail_status", "503")), "Service Unavailable")
+        time.sleep(float(opt("imds_token_delay", "0")))
         token = secrets.token_urlsafe(32)
         with _lock:
             _imds_tokens.add(token)

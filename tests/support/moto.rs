@@ -145,9 +145,42 @@ pub struct EcrFake {
 
 impl EcrFake {
     pub fn start(password: &str, expires_in: Duration) -> EcrFake {
+        EcrFake::spawn(password, expires_in, None)
+    }
+
+    /// A fake that throttles like the real API: a token bucket of `rate` calls a second and
+    /// `burst` calls, `ThrottlingException` when empty.
+    pub fn start_throttled(password: &str, expires_in: Duration, rate: u32, burst: u32) -> EcrFake {
+        EcrFake::spawn(password, expires_in, Some((rate, burst)))
+    }
+
+    /// (calls received, calls throttled) so far.
+    pub fn stats(&self) -> (u64, u64) {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        std::io::Write::write_all(
+            &mut stream,
+            b"GET /stats HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n",
+        )
+        .expect("ask for stats");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut text).expect("read stats");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body).expect("stats JSON");
+        (
+            v["calls"].as_u64().unwrap_or(0),
+            v["throttled"].as_u64().unwrap_or(0),
+        )
+    }
+
+    fn spawn(password: &str, expires_in: Duration, throttle: Option<(u32, u32)>) -> EcrFake {
         let python = venv_bin("python");
         let script = repo_root().join("tests/fakes/aws_ecr_fake.py");
-        let mut child = Command::new(python)
+        let mut cmd = Command::new(python);
+        if let Some((rate, burst)) = throttle {
+            cmd.env("ECR_FAKE_RATE", rate.to_string())
+                .env("ECR_FAKE_BURST", burst.to_string());
+        }
+        let mut child = cmd
             .arg(&script)
             .env("ECR_FAKE_PASSWORD", password)
             .env("ECR_FAKE_EXPIRES_IN", expires_in.as_secs().to_string())
@@ -216,6 +249,16 @@ impl Fault {
             status: 429,
             content_type: "application/x-amz-json-1.1",
             body: r#"{"__type":"TooManyRequestsException","message":"slow down"}"#.into(),
+        }
+    }
+
+    /// A bare status from something in front of AWS (a proxy, a VPC endpoint): an HTML body, no
+    /// AWS error code.
+    pub fn bare_status(status: u16) -> Fault {
+        Fault::Status {
+            status,
+            content_type: "text/html",
+            body: format!("<html><body><h1>{status}</h1></body></html>"),
         }
     }
 

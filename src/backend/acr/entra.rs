@@ -10,18 +10,19 @@
 //!   run's deadline, and records the last failure so errors can say why;
 //! - retries: 8 retries over up to 60 s by default, and the IMDS credential even forces its
 //!   own policy (6 retries over 72 s) whatever the options say. [`BoundedTransport`] therefore
-//!   counts attempts itself and, at the [`http::MAX_ATTEMPTS`]-th, turns a failure into one the
-//!   SDK does not retry, as [`http::send`] does for every other call of this binary.
+//!   retries itself, under the binary's one policy ([`crate::retry`]: until the deadline,
+//!   jittered, `Retry-After` honoured), and reports a final failure as one the SDK does not
+//!   retry. The SDK's own policy is off.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
+use azure_core::http::headers::RETRY_AFTER;
 use azure_core::http::{
-    AsyncRawResponse, ClientMethodOptions, ClientOptions, ExponentialRetryOptions, HttpClient,
-    Request, RetryOptions, StatusCode, Transport,
+    AsyncRawResponse, ClientMethodOptions, ClientOptions, HttpClient, Request, RetryOptions,
+    Transport,
 };
 use azure_identity::{
     ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
@@ -33,6 +34,7 @@ use super::azure_config::{Cloud, UserAssigned};
 use super::Source;
 use crate::deadline::Deadline;
 use crate::http;
+use crate::retry::{Attempts, Failure};
 use crate::secret::Secret;
 
 /// The Entra scope of ACR tokens in every cloud. Tokens for ARM's audience also work unless
@@ -143,22 +145,13 @@ fn client_options(
             custom.into()
         }
     };
-    let remaining = deadline.remaining();
     ClientOptions {
         transport: Some(Transport::new(Arc::new(BoundedTransport {
             client,
             deadline,
-            attempts: AtomicU32::new(0),
             trace,
         }))),
-        retry: RetryOptions::exponential(ExponentialRetryOptions {
-            initial_delay: azure_core::time::Duration::milliseconds(200),
-            max_retries: http::MAX_ATTEMPTS - 1,
-            max_total_elapsed: azure_core::time::Duration::milliseconds(
-                i64::try_from(remaining.as_millis()).unwrap_or(i64::MAX),
-            ),
-            max_delay: azure_core::time::Duration::seconds(5),
-        }),
+        retry: RetryOptions::none(),
         cloud: Some(Arc::new(cloud)),
         ..Default::default()
     }
@@ -180,13 +173,12 @@ impl ClientAssertion for PodToken {
     }
 }
 
-/// Our reqwest client as the SDK's transport, with per-attempt timeouts and an attempt limit
-/// (see the module docs).
+/// Our reqwest client as the SDK's transport, with per-attempt timeouts and the binary's retry
+/// policy (see the module docs).
 #[derive(Debug)]
 struct BoundedTransport {
     client: reqwest::Client,
     deadline: Deadline,
-    attempts: AtomicU32,
     trace: Arc<Mutex<Trace>>,
 }
 
@@ -204,54 +196,62 @@ impl BoundedTransport {
 #[async_trait::async_trait]
 impl HttpClient for BoundedTransport {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
-        let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-        let last = attempt >= http::MAX_ATTEMPTS;
-        let budget = self.deadline.step(http::ATTEMPT_TIMEOUT);
         let host = request.url().host_str().unwrap_or_default().to_string();
-        // Past the limit the SDK's retry policy must stop: it retries only Io/Connection
-        // errors and listed statuses, so the final failure is reported as `Other`.
-        let give_up = |kind: ErrorKind, text: String| {
-            let text = if last {
-                format!("{text} (after {attempt} attempt(s))")
-            } else {
-                text
+        // IMDS answers 404 or 410 while a newly assigned identity is not ready yet.
+        let imds = host == IMDS_ADDRESS;
+        let mut attempts = Attempts::new(self.deadline);
+        loop {
+            let Some(budget) = attempts.start(http::ATTEMPT_TIMEOUT) else {
+                return Err(self.give_up(
+                    &attempts,
+                    format!("{host}: no time left before the deadline"),
+                ));
             };
-            self.note(attempt, Some(text.clone()));
-            let kind = if last { ErrorKind::Other } else { kind };
-            Err(azure_core::Error::with_message(kind, text))
+            let (failure, text) =
+                match tokio::time::timeout(budget, self.client.execute_request(request)).await {
+                    Err(_) => (
+                        Failure::Transient { retry_after: None },
+                        format!("{host}: no response within {:.1}s", budget.as_secs_f32()),
+                    ),
+                    Ok(Err(e)) => (
+                        http::classify(&e),
+                        format!("{host}: {}", transport_cause(&e)),
+                    ),
+                    Ok(Ok(response)) => {
+                        let status = u16::from(response.status());
+                        let retry_after = response
+                            .headers()
+                            .get_optional_str(&RETRY_AFTER)
+                            .and_then(crate::retry::parse_retry_after);
+                        let failure = Failure::from_status(status, retry_after)
+                            .or((imds && (status == 404 || status == 410))
+                                .then_some(Failure::Transient { retry_after }));
+                        let Some(failure) = failure else {
+                            self.note(attempts.made(), None);
+                            return Ok(response);
+                        };
+                        (failure, format!("{host} answered HTTP {status}"))
+                    }
+                };
+            self.note(attempts.made(), Some(text.clone()));
+            match attempts.backoff(failure) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => return Err(self.give_up(&attempts, text)),
+            }
+        }
+    }
+}
+
+impl BoundedTransport {
+    /// The final failure, as an error kind the SDK's own retry policy (forced on for IMDS)
+    /// does not retry.
+    fn give_up(&self, attempts: &Attempts, text: String) -> azure_core::Error {
+        let text = match attempts.made() {
+            0 | 1 => text,
+            n => format!("{text} (after {n} attempts)"),
         };
-        if budget.is_zero() {
-            return give_up(
-                ErrorKind::Other,
-                format!("{host}: no time left before the deadline"),
-            );
-        }
-        match tokio::time::timeout(budget, self.client.execute_request(request)).await {
-            Err(_) => give_up(
-                ErrorKind::Io,
-                format!("{host}: no response within {:.1}s", budget.as_secs_f32()),
-            ),
-            Ok(Err(e)) => {
-                let kind = e.kind().clone();
-                give_up(kind, format!("{host}: {}", transport_cause(&e)))
-            }
-            Ok(Ok(response)) => {
-                let status = response.status();
-                let retryable = status == StatusCode::TooManyRequests
-                    || status == StatusCode::NotFound
-                    || status == StatusCode::Gone
-                    || status == StatusCode::RequestTimeout
-                    || u16::from(status) >= 500;
-                if last && retryable {
-                    return give_up(
-                        ErrorKind::Other,
-                        format!("{host} answered HTTP {}", u16::from(status)),
-                    );
-                }
-                self.note(attempt, None);
-                Ok(response)
-            }
-        }
+        self.note(attempts.made(), Some(text.clone()));
+        azure_core::Error::with_message(ErrorKind::Other, text)
     }
 }
 

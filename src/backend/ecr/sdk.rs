@@ -9,9 +9,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::credential_feature::AwsCredentialFeature;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::{
     auth_keys, choose_role, decode_token, Api, ApiPlan, EcrBackend, RoleChoice, ROLE_ARN_ENV,
@@ -23,16 +25,12 @@ use crate::error::{Error, Result};
 use crate::lifetime::Lifetime;
 use crate::log;
 use crate::protocol::{AuthConfig, CacheKeyType};
+use crate::retry::{Attempts, Failure};
 use crate::secret::Secret;
 
 /// Time kept back from the run's deadline for the SDK's own operation timeout, so that its
 /// error (which says what it was waiting for) wins over the runtime's blunt backstop.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(250);
-/// First retry delay of the SDK's standard retry mode; the delay doubles up to [`MAX_BACKOFF`]
-/// (with jitter), as in [`crate::http::send`].
-const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
-/// Longest delay between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Fetches the registry's token for [`EcrBackend`].
 pub(super) fn fetch(backend: &EcrBackend, ctx: &FetchContext<'_>) -> Result<Credentials> {
@@ -120,13 +118,14 @@ async fn fetch_token(
     let (credentials, identity) = match role {
         RoleChoice::Node => {
             let provider = node_chain(&sdk, http_client, ctx.deadline);
-            let credentials = provider.provide_credentials().await.map_err(|e| {
-                fail(format!(
-                    "no node AWS credentials from the default chain \
-                     (environment, profile, web identity, container, instance metadata): {}",
-                    crate::error::chain(&e)
-                ))
-            })?;
+            let credentials = node_credentials(&provider, ctx.deadline)
+                .await
+                .map_err(|e| {
+                    fail(format!(
+                        "no node AWS credentials from the default chain \
+                         (environment, profile, web identity, container, instance metadata): {e}"
+                    ))
+                })?;
             let identity = format!("node credentials from {}", credential_source(&credentials));
             (credentials, identity)
         }
@@ -234,8 +233,150 @@ fn node_chain(
         )
         .or_else(
             "Ec2InstanceMetadata",
-            ImdsCredentialsProvider::builder().configure(&conf).build(),
+            ImdsLink(
+                ImdsCredentialsProvider::builder()
+                    .configure(&conf)
+                    .imds_client(imds_client(&conf, deadline))
+                    .build(),
+            ),
         )
+}
+
+/// The instance metadata client: one attempt per call (the run's policy retries the whole
+/// chain, see [`node_credentials`]), a short connect timeout (IMDS is link-local: a healthy one
+/// accepts at once, and a connection that hangs is retried rather than waited for), and reads
+/// allowed the attempt time a slow token call needs (a 1 s read limit failed runs whose token
+/// answer took 1.5 s, with 29 s of the deadline left).
+fn imds_client(
+    conf: &aws_config::provider_config::ProviderConfig,
+    deadline: Deadline,
+) -> aws_config::imds::Client {
+    let operation = deadline
+        .remaining()
+        .saturating_sub(DEADLINE_MARGIN)
+        .max(Duration::from_millis(1));
+    aws_config::imds::Client::builder()
+        .configure(conf)
+        .max_attempts(1)
+        .connect_timeout(IMDS_CONNECT_TIMEOUT.min(operation))
+        .read_timeout(crate::http::ATTEMPT_TIMEOUT.min(operation))
+        .operation_timeout(operation)
+        .build()
+}
+
+/// Connect timeout of one instance metadata attempt.
+const IMDS_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The instance metadata link of the node's chain. The SDK reports an IMDS it could not reach
+/// (a connect or read timeout on the token call) as "no credentials here", so the chain moves
+/// on and the run fails with nothing left to retry; as the last link, it reports it as the
+/// communication failure it is, which [`node_credentials`] retries.
+#[derive(Debug)]
+struct ImdsLink(aws_config::imds::credentials::ImdsCredentialsProvider);
+
+impl ProvideCredentials for ImdsLink {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            match self.0.provide_credentials().await {
+                Err(e @ CredentialsError::CredentialsNotLoaded(_))
+                    if !matches!(
+                        classify_credentials(&source_failure(&e)),
+                        Failure::Permanent
+                    ) =>
+                {
+                    Err(CredentialsError::provider_error(e))
+                }
+                other => other,
+            }
+        })
+    }
+}
+
+/// The node's credentials from `chain` under [`crate::retry`]'s policy: a link that could not
+/// reach its endpoint (instance metadata timing out, refusing, answering 429 or 5xx) is asked
+/// again within the deadline; "no credentials anywhere" and configuration errors fail at once.
+async fn node_credentials(
+    chain: &CredentialsProviderChain,
+    deadline: Deadline,
+) -> std::result::Result<AwsCredentials, String> {
+    let mut attempts = Attempts::new(deadline);
+    let mut last = None;
+    loop {
+        let Some(budget) = attempts.start(crate::http::ATTEMPT_TIMEOUT) else {
+            return Err(after_attempts(last, &attempts));
+        };
+        let failure = match tokio::time::timeout(budget, chain.provide_credentials()).await {
+            Ok(Ok(credentials)) => return Ok(credentials),
+            Ok(Err(e)) => {
+                last = Some(crate::error::chain(&e));
+                match &e {
+                    CredentialsError::ProviderTimedOut(_) => {
+                        Failure::Transient { retry_after: None }
+                    }
+                    CredentialsError::ProviderError(_) => classify_credentials(&source_failure(&e)),
+                    _ => Failure::Permanent,
+                }
+            }
+            Err(_) => {
+                last = Some(format!("no answer within {:.1}s", budget.as_secs_f32()));
+                Failure::Transient { retry_after: None }
+            }
+        };
+        match attempts.backoff(failure) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return Err(after_attempts(last, &attempts)),
+        }
+    }
+}
+
+/// What a credential provider's error chain says about retrying: an IMDS error answer by its
+/// status, a connection failure by its kind.
+#[derive(Debug, Clone, Copy)]
+enum SourceFailure {
+    Status(u16),
+    Connector { refused: bool },
+    Other,
+}
+
+fn source_failure(error: &(dyn std::error::Error + 'static)) -> SourceFailure {
+    use aws_config::imds::client::error::{ImdsError, TokenError};
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(ImdsError::ErrorResponse(answer)) = e.downcast_ref::<ImdsError>() {
+            return SourceFailure::Status(answer.response().status().as_u16());
+        }
+        // A token call answered with an error status (IMDS sends no TTL header then, which
+        // the SDK reports first).
+        if let Some(answer) = e
+            .downcast_ref::<SdkError<TokenError, HttpResponse>>()
+            .and_then(|sdk| sdk.raw_response())
+        {
+            return SourceFailure::Status(answer.status().as_u16());
+        }
+        if let Some(connector) = e.downcast_ref::<ConnectorError>() {
+            let refused = matches!(crate::http::classify(connector), Failure::Refused);
+            return SourceFailure::Connector { refused };
+        }
+        source = e.source();
+    }
+    SourceFailure::Other
+}
+
+fn classify_credentials(failure: &SourceFailure) -> Failure {
+    match *failure {
+        SourceFailure::Status(status) => {
+            Failure::from_status(status, None).unwrap_or(Failure::Permanent)
+        }
+        SourceFailure::Connector { refused: true, .. } => Failure::Refused,
+        SourceFailure::Connector { .. } => Failure::Transient { retry_after: None },
+        SourceFailure::Other => Failure::Permanent,
+    }
 }
 
 /// STS `AssumeRoleWithWebIdentity` in the registry's region; errors are messages without the
@@ -254,14 +395,15 @@ async fn assume_role(
         config = config.use_fips(fips).use_dual_stack(dual_stack);
     }
     let client = aws_sdk_sts::Client::from_conf(config.build());
-    let output = client
-        .assume_role_with_web_identity()
-        .role_arn(arn)
-        .role_session_name(SESSION_NAME)
-        .web_identity_token(token.expose())
-        .send()
-        .await
-        .map_err(|e| describe_sdk_error(&e))?;
+    let output = with_retries(deadline, || {
+        client
+            .assume_role_with_web_identity()
+            .role_arn(arn)
+            .role_session_name(SESSION_NAME)
+            .web_identity_token(token.expose())
+            .send()
+    })
+    .await?;
     let creds = output
         .credentials()
         .ok_or("the answer holds no credentials")?;
@@ -294,10 +436,13 @@ async fn ecr_token(
     // `registryIds` is deprecated (the token works for every registry the caller may read), but
     // a host rule that names one gets it passed, so the call matches what the operator wrote.
     #[allow(deprecated)]
-    let request = client
-        .get_authorization_token()
-        .set_registry_ids(plan.registry_id.clone().map(|id| vec![id]));
-    let output = request.send().await.map_err(|e| describe_sdk_error(&e))?;
+    let output = with_retries(deadline, || {
+        client
+            .get_authorization_token()
+            .set_registry_ids(plan.registry_id.clone().map(|id| vec![id]))
+            .send()
+    })
+    .await?;
     let data = output
         .authorization_data()
         .first()
@@ -326,11 +471,7 @@ async fn ecr_public_token(
         config = config.use_fips(fips).use_dual_stack(dual_stack);
     }
     let client = aws_sdk_ecrpublic::Client::from_conf(config.build());
-    let output = client
-        .get_authorization_token()
-        .send()
-        .await
-        .map_err(|e| describe_sdk_error(&e))?;
+    let output = with_retries(deadline, || client.get_authorization_token().send()).await?;
     let data = output
         .authorization_data()
         .ok_or("the answer holds no authorizationData")?;
@@ -343,14 +484,116 @@ async fn ecr_public_token(
     Ok((Secret::new(token.to_string()), expires_at))
 }
 
-/// Standard retry mode: throttling (`ThrottlingException`, HTTP 429), 5xx and transient I/O
-/// errors are retried with exponential backoff and jitter, [`crate::http::MAX_ATTEMPTS`]
-/// attempts in all, as every other network call of this binary.
+/// The SDK retries nothing itself: every call goes through [`with_retries`], the binary's one
+/// policy ([`crate::retry`]: attempts until the run's deadline, jittered backoff, throttling
+/// waited out longer). The SDK's standard mode stops at a fixed count and, with its retry
+/// quota, after a handful of throttled calls: a scaling node group then fails pulls within
+/// seconds of a 30-second budget.
 fn retry_config() -> RetryConfig {
-    RetryConfig::standard()
-        .with_max_attempts(crate::http::MAX_ATTEMPTS)
-        .with_initial_backoff(INITIAL_BACKOFF)
-        .with_max_backoff(MAX_BACKOFF)
+    RetryConfig::disabled()
+}
+
+/// AWS error codes that mean "slow down" (the SDK's own throttling list).
+const THROTTLING_CODES: [&str; 13] = [
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "EC2ThrottledException",
+];
+/// AWS error codes of failures that pass: server-side errors and timeouts, and STS's
+/// `IDPCommunicationError` (it could not reach the cluster's OIDC issuer this time).
+const TRANSIENT_CODES: [&str; 7] = [
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalError",
+    "InternalFailure",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "IDPCommunicationError",
+];
+
+/// How [`crate::retry`] treats an SDK failure: the error code when the service answered with
+/// one, else the HTTP status (a proxy or VPC endpoint may send a bare 429 or 503), else what
+/// went wrong on the way (timeouts and I/O are transient; a refused TLS certificate is not).
+fn classify<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> Failure {
+    let raw = error.raw_response();
+    let retry_after = raw
+        .and_then(|r| r.headers().get("retry-after"))
+        .and_then(crate::retry::parse_retry_after);
+    let by_status = || {
+        raw.and_then(|r| Failure::from_status(r.status().as_u16(), retry_after))
+            .unwrap_or(Failure::Permanent)
+    };
+    match error {
+        SdkError::ServiceError(context) => match context.err().code() {
+            Some(code) if THROTTLING_CODES.contains(&code) => Failure::Throttled { retry_after },
+            Some(code) if TRANSIENT_CODES.contains(&code) => Failure::Transient { retry_after },
+            _ => by_status(),
+        },
+        SdkError::ResponseError(_) => by_status(),
+        SdkError::TimeoutError(_) => Failure::Transient { retry_after: None },
+        SdkError::DispatchFailure(failure) => match failure.as_connector_error() {
+            Some(e) if e.is_timeout() || e.is_io() => Failure::Transient { retry_after: None },
+            _ => Failure::Permanent,
+        },
+        _ => Failure::Permanent,
+    }
+}
+
+/// Runs `call` (one SDK operation) under [`crate::retry`]'s policy; the error is the last
+/// failure as one line, with the number of attempts when there was more than one.
+async fn with_retries<T, E, F, Fut>(
+    deadline: Deadline,
+    mut call: F,
+) -> std::result::Result<T, String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, SdkError<E, HttpResponse>>>,
+{
+    let mut attempts = Attempts::new(deadline);
+    let mut last = None;
+    loop {
+        let Some(budget) = attempts.start(crate::http::ATTEMPT_TIMEOUT) else {
+            return Err(after_attempts(last, &attempts));
+        };
+        let failure = match tokio::time::timeout(budget, call()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(e)) => {
+                last = Some(describe_sdk_error(&e));
+                classify(&e)
+            }
+            Err(_) => {
+                last = Some(format!(
+                    "timed out: no answer within {:.1}s",
+                    budget.as_secs_f32()
+                ));
+                Failure::Transient { retry_after: None }
+            }
+        };
+        match attempts.backoff(failure) {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => return Err(after_attempts(last, &attempts)),
+        }
+    }
+}
+
+/// The last failure, and how many attempts it took when more than one.
+fn after_attempts(last: Option<String>, attempts: &Attempts) -> String {
+    let last = last.unwrap_or_else(|| "no time left for an attempt before the deadline".into());
+    match attempts.made() {
+        0 | 1 => last,
+        n => format!("{last} (after {n} attempts)"),
+    }
 }
 
 /// Timeouts for one SDK operation, cut to what is left of the run: connect and per-attempt

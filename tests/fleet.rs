@@ -1,0 +1,108 @@
+//! A node group scaling out: many nodes run the ECR plugin at the same moment against an ECR
+//! that throttles as the real one does (a token bucket; `GetAuthorizationToken` allows 20 calls
+//! a second per account and region). Every node must get credentials inside its deadline,
+//! without hammering the API: the retry policy's jittered backoff spreads the herd.
+//!
+//! Scaled for CI: `CCP_FLEET_NODES` nodes (default 200) start within 5 s against a bucket of
+//! 20/s with a burst of 40 (the real burst is 200; a smaller one makes the test harder). With
+//! 300 nodes this is the scenario the README's reliability figures come from.
+
+#![cfg(feature = "aws")]
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::moto::{AwsEnv, EcrFake, NodeKeys};
+use support::{random_token, PROVIDER_BIN};
+
+const RATE: u32 = 20;
+const BURST: u32 = 40;
+const SPREAD: Duration = Duration::from_secs(5);
+/// The plugin's default `--timeout`.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Node {
+    child: Child,
+    started: Instant,
+}
+
+#[test]
+fn a_scaling_node_group_gets_credentials_through_throttling() {
+    let nodes: u32 = std::env::var("CCP_FLEET_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let password = random_token(32);
+    let fake = EcrFake::start_throttled(&password, Duration::from_secs(43_200), RATE, BURST);
+    let mut env = AwsEnv::new(Some(&NodeKeys::random()));
+    env.endpoint("ECR", fake.url());
+    let request = r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app"}"#;
+
+    let began = Instant::now();
+    let mut running = Vec::new();
+    for i in 0..nodes {
+        // Nodes boot evenly over the spread.
+        let due = SPREAD.mul_f64(f64::from(i) / f64::from(nodes));
+        if let Some(wait) = due.checked_sub(began.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let mut cmd = Command::new(PROVIDER_BIN);
+        for (name, _) in std::env::vars_os() {
+            let upper = name.to_string_lossy().to_ascii_uppercase();
+            if upper.starts_with("AWS_") || upper.ends_with("_PROXY") {
+                cmd.env_remove(&name);
+            }
+        }
+        for (k, v) in &env.vars {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the plugin");
+        {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(request.as_bytes()).expect("write request");
+        }
+        running.push(Node {
+            child,
+            started: Instant::now(),
+        });
+    }
+
+    let mut served = 0;
+    let mut slowest = Duration::ZERO;
+    let mut failures = Vec::new();
+    for node in running {
+        let out = node.child.wait_with_output().expect("wait");
+        let took = node.started.elapsed();
+        slowest = slowest.max(took);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && stdout.contains(&password) {
+            served += 1;
+        } else {
+            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+    }
+    let (calls, throttled) = fake.stats();
+    let per_node = calls as f64 / f64::from(nodes);
+    eprintln!(
+        "fleet: {served}/{nodes} nodes served, {calls} ECR calls ({per_node:.2} per node, \
+         {throttled} throttled), slowest run {slowest:.1?}, all done after {:.1?}",
+        began.elapsed()
+    );
+    assert_eq!(
+        served,
+        nodes,
+        "failures: {:?}",
+        &failures[..failures.len().min(3)]
+    );
+    // Every run answered inside its deadline (plus scheduling slack on a loaded machine).
+    assert!(slowest < DEADLINE + Duration::from_secs(2), "{slowest:?}");
+    assert!(per_node <= 2.5, "{per_node:.2} calls per node");
+}
