@@ -225,25 +225,57 @@ impl std::fmt::Display for SendError {
     }
 }
 
-/// Sends the request `make` builds under [`crate::retry`]'s policy: throttling (429), 5xx,
-/// 408, timeouts and connection failures are retried with jittered backoff (honouring
-/// `Retry-After`) for as long as the run's `deadline` leaves time; any other status is returned
-/// as it is for the caller to interpret, and when time runs out after a retryable status, that
-/// response is returned too. A refused connection is retried a few times only
-/// ([`Failure::Refused`]).
+/// How long one call waits, beyond the run's deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    /// The longest single attempt.
+    pub attempt: Duration,
+    /// How long to keep trying while the server has not answered at all (connection failures,
+    /// timeouts): past this, the call gives up even with time left, so a caller can fall back
+    /// (Google's metadata server → gcloud's ADC file). Once the server has answered, even with
+    /// 429 or 5xx, it is there and loaded, and the call retries until the run's deadline.
+    pub silent: Option<Duration>,
+}
+
+impl Patience {
+    /// A public API: attempts of [`ATTEMPT_TIMEOUT`] until the deadline.
+    pub const API: Patience = Patience {
+        attempt: ATTEMPT_TIMEOUT,
+        silent: None,
+    };
+}
+
+/// Sends the request `make` builds under [`crate::retry`]'s policy, with [`Patience::API`].
 pub async fn send(
     deadline: Deadline,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> std::result::Result<Reply, SendError> {
+    send_with(deadline, Patience::API, make).await
+}
+
+/// Sends the request `make` builds under [`crate::retry`]'s policy: throttling (429), 5xx,
+/// 408, timeouts and connection failures are retried with jittered backoff (honouring
+/// `Retry-After`) for as long as the run's `deadline` leaves time (and `patience` allows); any
+/// other status is returned as it is for the caller to interpret, and when time runs out after
+/// a retryable status, that response is returned too. A refused connection is retried a few
+/// times only ([`Failure::Refused`]).
+pub async fn send_with(
+    deadline: Deadline,
+    patience: Patience,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> std::result::Result<Reply, SendError> {
+    let started = std::time::Instant::now();
+    let mut answered = false;
     let mut attempts = Attempts::new(deadline);
     // Why the last attempt failed; None after a timeout (reported as the deadline).
     let mut last_cause: Option<String> = None;
     loop {
-        let Some(budget) = attempts.start(ATTEMPT_TIMEOUT) else {
+        let Some(budget) = attempts.start(patience.attempt) else {
             return Err(gave_up(&attempts, last_cause));
         };
         let failure = match tokio::time::timeout(budget, attempt_once(make())).await {
             Ok(Ok(reply)) => {
+                answered = true;
                 let retry_after = reply
                     .header("retry-after")
                     .and_then(crate::retry::parse_retry_after);
@@ -268,9 +300,12 @@ pub async fn send(
                 Failure::Transient { retry_after: None }
             }
         };
+        let silent_too_long = patience
+            .silent
+            .is_some_and(|silent| !answered && started.elapsed() >= silent);
         match attempts.backoff(failure) {
-            Some(wait) => tokio::time::sleep(wait).await,
-            None => return Err(gave_up(&attempts, last_cause)),
+            Some(wait) if !silent_too_long => tokio::time::sleep(wait).await,
+            _ => return Err(gave_up(&attempts, last_cause)),
         }
     }
 }

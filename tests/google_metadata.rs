@@ -281,15 +281,56 @@ fn a_hung_metadata_server_is_abandoned_within_bounds() {
 }
 
 #[test]
+fn a_loaded_metadata_server_is_retried_until_it_answers() {
+    // 503 five times: retried on the short transient backoff, well inside the deadline.
+    let node = Node::new(&[("metadata_fail", "5:503")]);
+    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    let r = response(&ran);
+    assert_eq!(r["auth"]["gcr.io"]["password"], node.token.as_str());
+    assert_eq!(
+        node.fake.requests().len(),
+        5 + 2,
+        "5 failures, then email and token"
+    );
+
+    // 429 with Retry-After: 1, three times: each wait honours it, past the 6 s a silent server
+    // gets, because this one answers.
+    let node = Node::new(&[("metadata_fail", "3:429")]);
+    let started = Instant::now();
+    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    let took = started.elapsed();
+    let r = response(&ran);
+    assert_eq!(r["auth"]["gcr.io"]["password"], node.token.as_str());
+    assert!(
+        took >= Duration::from_secs(3),
+        "three Retry-After waits: {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+
+    // Throttled for good: given up at the run's deadline, not at the first answer.
+    let node = Node::new(&[("metadata_fail", "1000:429")]);
+    let started = Instant::now();
+    let ran = node.run(&["--timeout=8s"], "gcr.io/proj/app", &[]);
+    let took = started.elapsed();
+    assert_failed(&ran, &["HTTP 429"], &[]);
+    assert!(took >= Duration::from_secs(6), "kept trying: {took:?}");
+    assert!(took < Duration::from_secs(9), "within --timeout: {took:?}");
+}
+
+#[test]
 fn metadata_errors_are_errors_not_anonymous_pulls() {
     let node = Node::new(&[("metadata_status", "404")]);
     let ran = node.run(&[], "gcr.io/proj/app", &[]);
     assert_failed(&ran, &["default service account email", "HTTP 404"], &[]);
     let node = Node::new(&[("metadata_status", "503")]);
-    let ran = node.run(&[], "gcr.io/proj/app", &[]);
+    let started = Instant::now();
+    let ran = node.run(&["--timeout=4s"], "gcr.io/proj/app", &[]);
+    let took = started.elapsed();
     assert_failed(&ran, &["HTTP 503"], &[]);
-    // 5xx is retried, boundedly.
-    assert_eq!(node.fake.requests().len(), 3);
+    // 5xx is retried with backoff until the deadline, then the last answer is the error.
+    let calls = node.fake.requests().len();
+    assert!((4..=12).contains(&calls), "backed-off retries: {calls}");
+    assert!(took < Duration::from_secs(5), "within --timeout: {took:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ metadata server and once with TLS on :443 for the HTTPS APIs, or once on a loopb
 
 Options (`--set KEY=VALUE`): token, expires_in, email, dockercfg_file, dockercfg_url,
 dockercfg_url may contain {self} (this fake's host:port),
-metadata_status (forced status of the token/email paths), sts_token, sts_expires_in,
+metadata_status (forced status of the token/email paths), metadata_fail=N:STATUS (the first N
+requests to the token/email paths get STATUS, with `Retry-After: 1` when STATUS is 429), sts_token, sts_expires_in,
 sts_status, iam_token, iam_expires_in, iam_status, oauth_token, key_file, adc_token, hang (comma list of:
 metadata, sts, iam, oauth: never answer those).
 """
@@ -25,10 +26,14 @@ metadata, sts, iam, oauth: never answer those).
 import base64
 import datetime
 import json
+import threading
 
 from fakehttp import json_reply, serve
 
 MD = "/computeMetadata/v1/"
+# Requests failed so far under metadata_fail (the server is threaded).
+FAILED = [0]
+FAILED_LOCK = threading.Lock()
 FLAVOR = {"Metadata-Flavor": "Google"}
 
 
@@ -55,6 +60,16 @@ def metadata(req):
     forced = opt("metadata_status")
     if path.startswith("instance/service-accounts/default/") and forced:
         return text_reply(int(forced), "forced", FLAVOR)
+    if path.startswith("instance/service-accounts/default/") and opt("metadata_fail"):
+        count, status = opt("metadata_fail").split(":")
+        with FAILED_LOCK:
+            FAILED[0] += 1
+            failing = FAILED[0] <= int(count)
+        if failing:
+            headers = dict(FLAVOR)
+            if status == "429":
+                headers["Retry-After"] = "1"
+            return text_reply(int(status), "failing on purpose", headers)
     if path == "instance/service-accounts/default/token":
         return json_reply(
             200,

@@ -3,10 +3,12 @@
 //!
 //! Plain HTTP to `metadata.google.internal` (or `GCE_METADATA_HOST`, which Google's own client
 //! libraries honour, so a node agent or a test can move it) with `Metadata-Flavor: Google`.
-//! Every call is bounded: at most [`CALL_BUDGET`] of the run's deadline, inside which
-//! [`crate::http::send`] makes its few attempts. The reference plugin retried the metadata
-//! server forever (kubernetes#86245); off GCE that stalls every pull, so here an absent server
-//! is a quick, named error instead.
+//! A server that does not answer is given up after [`CALL_BUDGET`]: the reference plugin retried
+//! the metadata server forever (kubernetes#86245); off GCE that stalls every pull, so here an
+//! absent server is a quick, named error instead (and the gcloud ADC fallback gets its turn).
+//! A server that answers 429 or 5xx is there and loaded (GKE's metadata server throttles per
+//! node under bursts of pulls), so those are retried under [`crate::retry`]'s policy until the
+//! run's deadline, like every other endpoint.
 
 use std::time::{Duration, SystemTime};
 
@@ -21,9 +23,10 @@ pub const DEFAULT_HOST: &str = "metadata.google.internal";
 /// Environment variable that replaces [`DEFAULT_HOST`] (`host` or `host:port`), as in Google's
 /// client libraries.
 pub const HOST_ENV: &str = "GCE_METADATA_HOST";
-/// Longest one metadata call may take, attempts included. The server answers in milliseconds
-/// on a healthy node and in a few seconds under load (docker-credential-gcr#75); longer means
-/// it is not there, and the pull should not wait for it.
+/// Longest one metadata attempt may take, and how long a call keeps trying a server that has
+/// not answered at all. The server answers in milliseconds on a healthy node and in a few
+/// seconds under load (docker-credential-gcr#75); longer means it is not there, and the pull
+/// should not wait for it.
 pub const CALL_BUDGET: Duration = Duration::from_secs(6);
 /// Path of the default service account's access token.
 pub const TOKEN_PATH: &str = "instance/service-accounts/default/token";
@@ -117,16 +120,20 @@ impl Metadata {
     /// `GET /computeMetadata/v1/<path>` as text.
     pub async fn get(&self, deadline: Deadline, path: &str) -> Result<String, MetadataError> {
         let url = format!("http://{}/computeMetadata/v1/{path}", self.host);
-        let budget = Deadline::after(deadline.step(CALL_BUDGET));
-        let reply = http::send(budget, || {
+        let patience = http::Patience {
+            attempt: CALL_BUDGET,
+            silent: Some(CALL_BUDGET),
+        };
+        let reply = http::send_with(deadline, patience, || {
             self.client.get(&url).header("Metadata-Flavor", "Google")
         })
         .await
         .map_err(|e| match e {
             SendError::Unreachable { .. } => MetadataError::Unreachable(e.to_string()),
-            SendError::Deadline { .. } => {
-                MetadataError::Slow(format!("{e}; budget {}s per call", budget_secs(deadline)))
-            }
+            SendError::Deadline { .. } => MetadataError::Slow(format!(
+                "{e}; a silent server is given {}s",
+                budget_secs(deadline)
+            )),
         })?;
         if !reply.ok() {
             return Err(MetadataError::Status(reply.status));
