@@ -2,16 +2,17 @@
 //!
 //! Answers the questions asked when a pull fails: which backend claims this image and why,
 //! which identity it uses, whether credentials can be fetched right now, when they expire,
-//! under which keys kubelet would see them. Secrets are never printed: a password shows as its
-//! length only.
+//! under which keys kubelet would see them, and with `--cache-dir` what the token cache holds
+//! for the image (read only: `check` never writes the cache). Secrets are never printed: a
+//! password shows as its length only.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::{Credentials, FetchContext};
+use crate::backend::{BackendKind, Credentials, FetchContext};
 use crate::deadline::Deadline;
 use crate::dispatch::{self, Settings};
 use crate::duration::format_go_duration;
@@ -20,6 +21,8 @@ use crate::image::ImageRef;
 use crate::lifetime::format_rfc3339;
 use crate::protocol::{ApiVersion, Request};
 use crate::secret::Secret;
+use crate::serve;
+use crate::token_cache::{key_env, CacheKey, Freshness, Inspection, TokenCache};
 
 /// What `check` was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,17 +54,22 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
     let image = ImageRef::parse(&options.image).map_err(|e| Error::Usage(format!("check: {e}")))?;
     let route = dispatch::route(&image, settings)?;
     let facts = route.backend.describe();
+    // The same request kubelet would send for this image (v1), with the pod's token and
+    // annotations when the operator supplied them.
+    let request = Request {
+        api_version: ApiVersion::V1,
+        image: image.name(),
+        service_account_token: read_token(options)?,
+        service_account_annotations: options.service_account_annotations.clone(),
+    };
+    // Read before the fetch, so the report shows what a run would have found.
+    let cache = settings
+        .cache_dir
+        .as_deref()
+        .map(|dir| cache_report(dir, route.backend.kind(), &image, &request, settings));
     let fetched = if options.offline {
         None
     } else {
-        // The same request kubelet would send for this image (v1), with the pod's token and
-        // annotations when the operator supplied them.
-        let request = Request {
-            api_version: ApiVersion::V1,
-            image: image.name(),
-            service_account_token: read_token(options)?,
-            service_account_annotations: options.service_account_annotations.clone(),
-        };
         Some(route.backend.fetch(&FetchContext {
             image: &image,
             request: &request,
@@ -90,6 +98,10 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
                 "annotations": options.service_account_annotations,
             }),
         );
+    }
+
+    if let Some(cache) = cache {
+        report.insert("cache".into(), cache);
     }
 
     let mut error = None;
@@ -134,6 +146,124 @@ fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
         )));
     }
     Ok(Some(Secret::new(token.to_string())))
+}
+
+/// What the token cache holds for this image, read without writing anything: the entry a
+/// kubelet run with the same flags and environment would use, its state, and whether such a
+/// run would skip the fetch (`fetchSkipped`). Never a secret: identity, times and keys only.
+fn cache_report(
+    dir: &Path,
+    kind: BackendKind,
+    image: &ImageRef,
+    request: &Request,
+    settings: &Settings,
+) -> Value {
+    let mut out = Map::new();
+    out.insert("dir".into(), json!(dir.display().to_string()));
+    fn set(out: &mut Map<String, Value>, state: &str, skipped: bool) {
+        out.insert("state".into(), json!(state));
+        out.insert("fetchSkipped".into(), json!(skipped));
+    }
+    if !serve::caches(kind) {
+        set(&mut out, "not-cached", false);
+        return Value::Object(out);
+    }
+    let key = CacheKey::new(kind, image.registry(), request, settings, &key_env());
+    let cache = match TokenCache::open_existing(dir) {
+        Ok(cache) => cache,
+        Err(why) => {
+            set(&mut out, "refused", false);
+            out.insert("reason".into(), json!(why));
+            return Value::Object(out);
+        }
+    };
+    out.insert("file".into(), json!(key.file_name()));
+    out.insert("keyEnvironment".into(), json!(key.env_names()));
+    let Some(cache) = cache else {
+        set(&mut out, "missing", false);
+        out.insert("reason".into(), json!("the directory does not exist yet"));
+        return Value::Object(out);
+    };
+    match cache.inspect(&key) {
+        Inspection::Missing => set(&mut out, "missing", false),
+        Inspection::Unusable(why) => {
+            set(&mut out, "unusable", false);
+            out.insert("reason".into(), json!(why));
+        }
+        Inspection::Entry(entry) => {
+            let freshness = entry.freshness(SystemTime::now());
+            set(&mut out, freshness.as_str(), freshness == Freshness::Fresh);
+            out.insert("identity".into(), json!(entry.identity));
+            out.insert("issuedAt".into(), json!(format_rfc3339(entry.issued_at)));
+            out.insert("refreshAt".into(), json!(format_rfc3339(entry.refresh_at)));
+            out.insert("expiresAt".into(), json!(format_rfc3339(entry.expires_at)));
+            out.insert("authKeys".into(), json!(entry.auth_keys));
+        }
+    }
+    Value::Object(out)
+}
+
+/// The text rows of the cache report.
+fn cache_rows(cache: &Map<String, Value>) -> Vec<(&'static str, String)> {
+    let get = |k: &str| cache.get(k).and_then(Value::as_str).unwrap_or("-");
+    let summary = match get("state") {
+        "fresh" => format!(
+            "fresh until {}, expires {} ({}): a run now is served from it, no fetch",
+            get("refreshAt"),
+            get("expiresAt"),
+            get("identity")
+        ),
+        "stale" => format!(
+            "stale since {}, expires {} ({}): a run now fetches, and serves this entry if \
+             the fetch fails",
+            get("refreshAt"),
+            get("expiresAt"),
+            get("identity")
+        ),
+        "expired" => format!(
+            "expired at {}: a run now fetches and replaces it",
+            get("expiresAt")
+        ),
+        "missing" if cache.contains_key("reason") => format!(
+            "no entry ({}): a run now fetches and stores one",
+            get("reason")
+        ),
+        "missing" => "no entry: a run now fetches and stores one".to_string(),
+        "unusable" => format!(
+            "unusable entry ({}): a run now fetches and replaces it",
+            get("reason")
+        ),
+        "refused" => format!(
+            "not used, the directory is refused: {}; runs fetch without it",
+            get("reason")
+        ),
+        _ => "not used: only cloud tokens are cached".to_string(),
+    };
+    let mut rows = vec![("token cache:", summary)];
+    if cache.contains_key("file") {
+        rows.push((
+            "cache entry:",
+            Path::new(get("dir"))
+                .join(get("file"))
+                .display()
+                .to_string(),
+        ));
+    }
+    if let Some(Value::Array(names)) = cache.get("keyEnvironment") {
+        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+        rows.push((
+            "cache key env:",
+            format!(
+                "{} (kubelet's environment must match for this entry to be the one it uses)",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        ));
+    }
+    rows
 }
 
 fn describe_credentials(creds: &Credentials, report: &mut Map<String, Value>) {
@@ -229,6 +359,11 @@ fn render_text(report: &Map<String, Value>, facts: &[(&'static str, String)]) ->
                 }
             }
             _ => line("auth keys:", "none (kubelet pulls anonymously)"),
+        }
+    }
+    if let Some(Value::Object(cache)) = report.get("cache") {
+        for (label, value) in cache_rows(cache) {
+            line(label, &value);
         }
     }
     let width = rows

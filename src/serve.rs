@@ -5,8 +5,6 @@
 
 use std::time::SystemTime;
 
-use std::collections::BTreeMap;
-
 use crate::backend::{Backend, BackendKind, Credentials, FetchContext};
 use crate::deadline::Deadline;
 use crate::dispatch::{self, Settings};
@@ -15,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::log;
 use crate::protocol::{Request, Response};
-use crate::token_cache::{CacheKey, Lookup, TokenCache};
+use crate::token_cache::{key_env, CacheKey, Flight, Lookup, TokenCache};
 
 /// Answers one request: `input` is everything kubelet wrote to stdin, the result is exactly
 /// what goes to stdout.
@@ -60,48 +58,83 @@ pub fn serve(input: &[u8], settings: &Settings, deadline: Deadline) -> Result<St
     .to_json_line()
 }
 
-/// The token cache and this request's key, when `--cache-dir` is set and the backend issues
-/// tokens (files and "nobody" have nothing worth caching).
-fn token_cache(
+/// The token cache and this request's key, when `--cache-dir` is set, usable, and the backend
+/// issues tokens (files and "nobody" have nothing worth caching).
+pub fn token_cache(
     settings: &Settings,
     kind: BackendKind,
     image: &ImageRef,
     request: &Request,
 ) -> Option<(TokenCache, CacheKey)> {
     let dir = settings.cache_dir.as_deref()?;
-    if matches!(kind, BackendKind::File | BackendKind::None) {
+    if !caches(kind) {
         return None;
     }
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let env: BTreeMap<String, String> = std::env::vars_os()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
-    let key = CacheKey::new(kind, image.registry(), request, &args, &env);
-    Some((TokenCache::new(dir), key))
+    let key = CacheKey::new(kind, image.registry(), request, settings, &key_env());
+    Some((TokenCache::open(dir)?, key))
+}
+
+/// Whether answers of backend `kind` go through the token cache.
+pub fn caches(kind: BackendKind) -> bool {
+    !matches!(kind, BackendKind::File | BackendKind::None)
 }
 
 /// Serves a fresh cached token, else fetches (and stores); a failed refresh falls back to a
-/// cached token that has not expired yet.
+/// cached token that has not expired yet. Runs that miss at the same time fetch once: the
+/// first takes the entry's lock and fetches, the others wait and serve what it stored (see
+/// [`crate::token_cache::lock`]).
 fn fetch_through_cache(
     cache: &TokenCache,
     key: &CacheKey,
     backend: &dyn Backend,
     context: &FetchContext<'_>,
 ) -> Result<Credentials> {
-    let now = SystemTime::now();
-    let stale = match cache.lookup(key, now) {
+    if let Lookup::Fresh(credentials) = cache.lookup(key, SystemTime::now()) {
+        log::info(1, || "served from the token cache".to_string());
+        return Ok(credentials);
+    }
+    // Held until this function returns: after the store, before the response is written.
+    let _flight = match cache.single_flight(key, &context.deadline) {
+        Flight::Holder { lock, waited } => {
+            if !waited.is_zero() {
+                log::info(1, || {
+                    format!(
+                        "token cache: waited {} ms for another run fetching this token",
+                        waited.as_millis()
+                    )
+                });
+            }
+            Some(lock)
+        }
+        Flight::GaveUp { waited } => {
+            log::info(1, || {
+                format!(
+                    "token cache: another run has been fetching this token for {} ms; \
+                     fetching too",
+                    waited.as_millis()
+                )
+            });
+            None
+        }
+        Flight::Unavailable(why) => {
+            log::info(1, || {
+                format!("token cache: cannot lock the entry ({why}); fetching without the lock")
+            });
+            None
+        }
+    };
+    // What the run before us stored, if anything.
+    let stale = match cache.lookup(key, SystemTime::now()) {
         Lookup::Fresh(credentials) => {
-            log::info(1, || "served from the token cache".to_string());
+            log::info(1, || {
+                "served from the token cache (fetched by a concurrent run)".to_string()
+            });
             return Ok(credentials);
         }
         Lookup::Stale(credentials) => Some(credentials),
         Lookup::Miss => None,
     };
+    let now = SystemTime::now();
     match backend.fetch(context) {
         Ok(credentials) => {
             cache.store(key, &credentials, now);
@@ -123,6 +156,7 @@ fn fetch_through_cache(
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use crate::lifetime::Lifetime;
@@ -176,8 +210,15 @@ mod tests {
             br#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"gcr.io/p/app"}"#,
         )
         .unwrap();
-        let key = CacheKey::new(BackendKind::Gcr, "gcr.io", &request, &[], &BTreeMap::new());
-        (TokenCache::new(&dir.0.join("cache")), key, image, request)
+        let key = CacheKey::new(
+            BackendKind::Gcr,
+            "gcr.io",
+            &request,
+            &Settings::default(),
+            &BTreeMap::new(),
+        );
+        let cache = TokenCache::open(&dir.0.join("cache")).unwrap();
+        (cache, key, image, request)
     }
 
     #[test]
@@ -238,5 +279,72 @@ mod tests {
         let empty = TempDir::new("serve-cache-none");
         let (cache, key, _, _) = setup(&empty);
         assert!(fetch_through_cache(&cache, &key, &failing, &ctx).is_err());
+    }
+
+    #[test]
+    fn a_run_that_waited_serves_what_the_holder_stored() {
+        let dir = TempDir::new("serve-cache-flight");
+        let (cache, key, image, request) = setup(&dir);
+        // Another run holds the entry's lock and stores a token after a while.
+        let Flight::Holder { lock, .. } =
+            cache.single_flight(&key, &Deadline::after(Duration::from_secs(10)))
+        else {
+            panic!("lock");
+        };
+        let holder_cache = TokenCache::open(&dir.0.join("cache")).unwrap();
+        let holder_key = key.clone();
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            holder_cache.store(
+                &holder_key,
+                &token("from-holder", Duration::from_secs(3600)),
+                SystemTime::now(),
+            );
+            drop(lock);
+        });
+        let backend = Scripted {
+            calls: Cell::new(0),
+            answer: |_| Ok(token("own", Duration::from_secs(3600))),
+        };
+        let ctx = FetchContext {
+            image: &image,
+            request: &request,
+            deadline: Deadline::after(Duration::from_secs(10)),
+        };
+        let served = fetch_through_cache(&cache, &key, &backend, &ctx).unwrap();
+        holder.join().unwrap();
+        assert_eq!(password(&served), "from-holder");
+        assert_eq!(backend.calls.get(), 0);
+    }
+
+    #[test]
+    fn a_run_whose_holder_never_finishes_fetches_itself_within_its_deadline() {
+        let dir = TempDir::new("serve-cache-hung");
+        let (cache, key, image, request) = setup(&dir);
+        let other = TokenCache::open(&dir.0.join("cache")).unwrap();
+        let Flight::Holder { lock, .. } =
+            other.single_flight(&key, &Deadline::after(Duration::from_secs(10)))
+        else {
+            panic!("lock");
+        };
+        let backend = Scripted {
+            calls: Cell::new(0),
+            answer: |_| Ok(token("own", Duration::from_secs(3600))),
+        };
+        let ctx = FetchContext {
+            image: &image,
+            request: &request,
+            deadline: Deadline::after(Duration::from_millis(600)),
+        };
+        let start = std::time::Instant::now();
+        let served = fetch_through_cache(&cache, &key, &backend, &ctx).unwrap();
+        let took = start.elapsed();
+        assert_eq!(password(&served), "own");
+        assert_eq!(backend.calls.get(), 1);
+        assert!(
+            took >= Duration::from_millis(280) && took < Duration::from_millis(590),
+            "{took:?}"
+        );
+        drop(lock);
     }
 }

@@ -1,17 +1,25 @@
 //! `--cache-dir` with a real backend: the Google node-token flow against the metadata fake on
 //! loopback. A token is reused across runs (no second metadata request), never across
-//! registries, and an unexpired token is served when the metadata server is gone.
+//! registries, and an unexpired token is served when the metadata server is gone. Runs started
+//! together fetch once (single flight), and a holder that dies or hangs holds nobody up past
+//! their deadline. Nothing planted in the cache directory is ever served, and `check` reads
+//! the entry kubelet's runs use without writing anything.
 
 #![cfg(feature = "gcp")]
 
 mod google_common;
 mod support;
 
-use std::os::unix::fs::PermissionsExt as _;
-use std::time::Duration;
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-use google_common::{go_seconds, provider, response, Fake, API_V1};
-use support::{kubelet_request, random_token, run, TempDir};
+use google_common::{go_seconds, provider, response, Fake, API_V1, TOKEN_PATH};
+use serde_json::Value;
+use support::{is_root, kubelet_request, random_token, run, TempDir};
 
 fn ask(fake_host: &str, home: &TempDir, cache: &std::path::Path, image: &str) -> support::Ran {
     run(
@@ -101,4 +109,626 @@ fn an_unexpired_token_is_served_when_the_metadata_server_is_gone() {
     std::thread::sleep(Duration::from_millis(3000));
     let ran = ask(&host, &home, &cache, "gcr.io/proj/app");
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+}
+
+/// Metadata token requests the fake has received.
+fn token_requests(fake: &Fake) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r["path"] == TOKEN_PATH)
+        .count()
+}
+
+/// A provider process started with its stdin still open, so many can be released at once.
+struct Started {
+    child: Child,
+    spawned: Instant,
+}
+
+fn start(cmd: Command) -> Started {
+    let mut cmd = cmd;
+    let child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the provider");
+    Started {
+        child,
+        spawned: Instant::now(),
+    }
+}
+
+impl Started {
+    /// Writes kubelet's request and closes stdin: the run begins.
+    fn send(&mut self, image: &str) {
+        let mut stdin = self.child.stdin.take().expect("piped stdin");
+        stdin
+            .write_all(kubelet_request(API_V1, image).as_bytes())
+            .expect("write the request");
+    }
+
+    /// Waits for the exit (at most `limit`, then kills and fails); returns what it did and
+    /// when it ended.
+    fn finish(mut self, limit: Duration) -> (support::Ran, Instant) {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("a run did not end within {limit:?} of being started");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let ended = Instant::now();
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            out.read_to_string(&mut stdout).expect("stdout");
+        }
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut stderr).expect("stderr");
+        }
+        (
+            support::Ran {
+                status,
+                stdout,
+                stderr,
+            },
+            ended,
+        )
+    }
+}
+
+fn node_fake(token: &str, extra: &[(&str, &str)]) -> Fake {
+    let mut options = vec![
+        ("token", token),
+        ("email", "node@proj.iam.gserviceaccount.com"),
+        ("expires_in", "3600"),
+    ];
+    options.extend_from_slice(extra);
+    Fake::start(&options)
+}
+
+fn cache_command(fake: &Fake, home: &TempDir, cache: &Path, extra: &[&str]) -> Command {
+    let mut args = vec!["--cache-dir", cache.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    provider(&args, home.path(), &[("GCE_METADATA_HOST", &fake.host())])
+}
+
+#[test]
+fn fifty_simultaneous_runs_fetch_one_token() {
+    const RUNS: usize = 50;
+    let token = format!("ya29.{}", random_token(40));
+    // The token answer takes long enough that every run starts while the first one fetches.
+    let fake = node_fake(&token, &[("token_delay_ms", "1500")]);
+    let home = TempDir::new("flight-home");
+    let cache = home.join("cache");
+    let mut runs: Vec<Started> = (0..RUNS)
+        .map(|_| {
+            start(cache_command(
+                &fake,
+                &home,
+                &cache,
+                &["--timeout=30s", "-v"],
+            ))
+        })
+        .collect();
+    let released = Instant::now();
+    for r in &mut runs {
+        r.send("gcr.io/proj/app");
+    }
+    let mut latencies = Vec::new();
+    let mut waited = 0;
+    for r in runs {
+        let spawned = r.spawned;
+        let (ran, ended) = r.finish(Duration::from_secs(45));
+        let answer = response(&ran);
+        assert_eq!(password(&answer, "gcr.io"), token, "{}", ran.describe());
+        assert!(!ran.stderr.contains(&token), "{}", ran.describe());
+        if ran.stderr.contains("fetched by a concurrent run") {
+            waited += 1;
+        }
+        latencies.push(ended.duration_since(released.max(spawned)));
+    }
+    let wall = released.elapsed();
+    assert_eq!(token_requests(&fake), 1, "one fetch for {RUNS} runs");
+    assert!(waited >= 1, "some runs waited for the holder");
+    latencies.sort();
+    // Figures for the record (`cargo test fifty -- --nocapture`).
+    eprintln!(
+        "{RUNS} runs: 1 token fetch, {waited} served what a concurrent run fetched; \
+         wall {} ms; latency median {} ms, max {} ms",
+        wall.as_millis(),
+        latencies[RUNS / 2].as_millis(),
+        latencies[RUNS - 1].as_millis()
+    );
+}
+
+#[test]
+fn a_holder_killed_mid_fetch_hands_over_to_one_waiter() {
+    let token = format!("ya29.{}", random_token(40));
+    // The first token request is never answered: its run holds the entry's lock, stuck.
+    let fake = node_fake(&token, &[("hang_first_tokens", "1")]);
+    let home = TempDir::new("flight-kill-home");
+    let cache = home.join("cache");
+    let mut holder = start(cache_command(&fake, &home, &cache, &["--timeout=30s"]));
+    holder.send("gcr.io/proj/app");
+    let seen = Instant::now() + Duration::from_secs(15);
+    while token_requests(&fake) == 0 {
+        assert!(Instant::now() < seen, "the holder never asked for a token");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let mut waiters: Vec<Started> = (0..10)
+        .map(|_| start(cache_command(&fake, &home, &cache, &["--timeout=20s"])))
+        .collect();
+    for w in &mut waiters {
+        w.send("gcr.io/proj/other");
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(token_requests(&fake), 1, "the waiters wait for the holder");
+
+    let mut holder = holder;
+    holder.child.kill().expect("SIGKILL the holder");
+    let _ = holder.child.wait();
+    let killed = Instant::now();
+    for w in waiters {
+        let (ran, ended) = w.finish(Duration::from_secs(30));
+        assert_eq!(password(&response(&ran), "gcr.io"), token);
+        let after_kill = ended.duration_since(killed);
+        // Far inside the waiters' wait budget (10 s): they took over, they did not time out.
+        assert!(after_kill < Duration::from_secs(5), "{after_kill:?}");
+    }
+    assert_eq!(token_requests(&fake), 2, "exactly one waiter fetched anew");
+}
+
+#[test]
+fn waiters_of_a_hung_holder_fetch_themselves_before_their_deadline() {
+    let token = format!("ya29.{}", random_token(40));
+    let fake = node_fake(&token, &[("hang_first_tokens", "1")]);
+    let home = TempDir::new("flight-hung-home");
+    let cache = home.join("cache");
+    let mut holder = start(cache_command(&fake, &home, &cache, &["--timeout=30s"]));
+    holder.send("gcr.io/proj/app");
+    let seen = Instant::now() + Duration::from_secs(15);
+    while token_requests(&fake) == 0 {
+        assert!(Instant::now() < seen, "the holder never asked for a token");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut waiters: Vec<Started> = (0..5)
+        .map(|_| start(cache_command(&fake, &home, &cache, &["--timeout=4s", "-v"])))
+        .collect();
+    for w in &mut waiters {
+        w.send("gcr.io/proj/app");
+    }
+    for w in waiters {
+        let spawned = w.spawned;
+        let (ran, ended) = w.finish(Duration::from_secs(20));
+        assert_eq!(password(&response(&ran), "gcr.io"), token);
+        assert!(ran.stderr.contains("fetching too"), "{}", ran.describe());
+        let took = ended.duration_since(spawned);
+        // Half of the 4 s deadline waiting, then its own fetch; never past the deadline.
+        assert!(
+            took >= Duration::from_millis(1500) && took < Duration::from_millis(4500),
+            "{took:?}"
+        );
+    }
+    let _ = holder.child.kill();
+    let _ = holder.child.wait();
+}
+
+/// The one entry file in `cache`.
+fn only_entry(cache: &Path) -> PathBuf {
+    let entries: Vec<PathBuf> = fs::read_dir(cache)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries[0].clone()
+}
+
+/// The entry at `path` with every password replaced by `password` (what an attacker plants).
+fn planted(path: &Path, password: &str) -> String {
+    let mut v: Value =
+        serde_json::from_str(&fs::read_to_string(path).expect("entry")).expect("entry is JSON");
+    for (_, auth) in v["auth"].as_object_mut().expect("auth").iter_mut() {
+        auth["password"] = Value::String(password.to_string());
+    }
+    v.to_string()
+}
+
+fn write_mode(path: &Path, text: &str, mode: u32) {
+    let _ = fs::remove_file(path);
+    fs::write(path, text).expect("write");
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn chown(path: &Path, uid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(uid)).expect("chown");
+}
+
+/// A cache holding one real entry for gcr.io, and the fake that issued it.
+struct Filled {
+    fake: Fake,
+    token: String,
+    home: TempDir,
+    cache: PathBuf,
+    entry: PathBuf,
+}
+
+fn filled(label: &str) -> Filled {
+    let token = format!("ya29.{}", random_token(40));
+    let fake = node_fake(&token, &[]);
+    let home = TempDir::new(label);
+    let cache = home.join("cache");
+    let _ = response(&ask(&fake.host(), &home, &cache, "gcr.io/proj/app"));
+    let entry = only_entry(&cache);
+    Filled {
+        fake,
+        token,
+        home,
+        cache,
+        entry,
+    }
+}
+
+impl Filled {
+    fn ask(&self) -> support::Ran {
+        ask(
+            &self.fake.host(),
+            &self.home,
+            &self.cache,
+            "gcr.io/proj/app",
+        )
+    }
+}
+
+#[test]
+fn entries_that_are_not_ours_are_never_served_and_get_replaced() {
+    assert!(
+        is_root(),
+        "this test chowns files: run scripts/test.sh as root"
+    );
+    let planted_password = random_token(30);
+    type Plant = fn(&Filled, &str);
+    let cases: [(&str, Plant, &str); 4] = [
+        (
+            "owned by another user",
+            |f, text| {
+                write_mode(&f.entry, text, 0o600);
+                chown(&f.entry, 65534);
+            },
+            "owned by uid 65534",
+        ),
+        (
+            "readable by others",
+            |f, text| write_mode(&f.entry, text, 0o644),
+            "mode is 0644",
+        ),
+        (
+            "a link to a file elsewhere",
+            |f, text| {
+                let elsewhere = f.home.join("elsewhere.json");
+                write_mode(&elsewhere, text, 0o600);
+                fs::remove_file(&f.entry).expect("rm");
+                std::os::unix::fs::symlink(&elsewhere, &f.entry).expect("symlink");
+            },
+            "symbolic link",
+        ),
+        (
+            "larger than any entry",
+            |f, text| {
+                let mut big = text.to_string();
+                big.push_str(&" ".repeat(70 * 1024));
+                write_mode(&f.entry, &big, 0o600);
+            },
+            "larger than 64 KiB",
+        ),
+    ];
+    for (what, plant, warning) in cases {
+        let f = filled("plant-home");
+        let text = planted(&f.entry, &planted_password);
+        plant(&f, &text);
+        let before = token_requests(&f.fake);
+        let ran = f.ask();
+        let answer = response(&ran);
+        assert_eq!(password(&answer, "gcr.io"), f.token, "{what}");
+        assert_eq!(token_requests(&f.fake), before + 1, "{what}: fetched anew");
+        let warnings: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(warnings.len(), 1, "{what}: {}", ran.describe());
+        assert!(warnings[0].contains(warning), "{what}: {}", ran.describe());
+        assert!(!ran.stderr.contains(&planted_password));
+        // Replaced by a private regular file of ours holding the real token.
+        let meta = fs::symlink_metadata(&f.entry).expect("entry");
+        assert!(meta.file_type().is_file(), "{what}");
+        assert_eq!((meta.uid(), meta.mode() & 0o7777), (0, 0o600), "{what}");
+        let text = fs::read_to_string(&f.entry).expect("entry");
+        assert!(
+            text.contains(&f.token) && !text.contains(&planted_password),
+            "{what}"
+        );
+        if what.contains("link") {
+            // The file the link pointed to was not written through.
+            let elsewhere = fs::read_to_string(f.home.join("elsewhere.json")).expect("file");
+            assert!(elsewhere.contains(&planted_password), "{what}");
+        }
+    }
+}
+
+#[test]
+fn a_cache_dir_others_control_is_refused_with_one_warning() {
+    assert!(
+        is_root(),
+        "this test chowns files: run scripts/test.sh as root"
+    );
+    let planted_password = random_token(30);
+    type Spoil = fn(&Filled) -> &'static str;
+    let cases: [(&str, Spoil); 3] = [
+        ("world-writable", |f| {
+            fs::set_permissions(&f.cache, fs::Permissions::from_mode(0o777)).expect("chmod");
+            "mode is 0777"
+        }),
+        ("owned by another user", |f| {
+            chown(&f.cache, 65534);
+            "owned by uid 65534"
+        }),
+        ("a symbolic link", |f| {
+            let real = f.home.join("real-cache");
+            fs::rename(&f.cache, &real).expect("mv");
+            std::os::unix::fs::symlink(&real, &f.cache).expect("symlink");
+            "symbolic link"
+        }),
+    ];
+    for (what, spoil) in cases {
+        let f = filled("spoil-home");
+        let text = planted(&f.entry, &planted_password);
+        write_mode(&f.entry, &text, 0o600);
+        let why = spoil(&f);
+        let listing = |dir: &Path| {
+            let mut names: Vec<_> = fs::read_dir(dir)
+                .expect("dir")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = listing(&f.cache);
+        let ran = f.ask();
+        assert_eq!(password(&response(&ran), "gcr.io"), f.token, "{what}");
+        let lines: Vec<&str> = ran.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: {}", ran.describe());
+        assert!(
+            lines[0].starts_with("cloud-credential-provider: warning: token cache: not using")
+                && lines[0].contains(why)
+                && lines[0].ends_with("running without the cache"),
+            "{what}: {}",
+            ran.describe()
+        );
+        // Neither read nor written: the planted entry is still there, nothing was added.
+        assert_eq!(listing(&f.cache), before, "{what}");
+        assert!(fs::read_to_string(&f.entry)
+            .expect("entry")
+            .contains(&planted_password));
+    }
+}
+
+#[test]
+fn a_cache_dir_swapped_for_a_link_during_runs_never_serves_a_planted_entry() {
+    let f = filled("swap-home");
+    let planted_password = random_token(30);
+    // Their directory: the same entry name, holding their password, private and "ours".
+    let theirs = f.home.join("theirs");
+    fs::create_dir(&theirs).expect("mkdir");
+    fs::set_permissions(&theirs, fs::Permissions::from_mode(0o700)).expect("chmod");
+    let name = f.entry.file_name().expect("name");
+    write_mode(
+        &theirs.join(name),
+        &planted(&f.entry, &planted_password),
+        0o600,
+    );
+    // Past its half-life, so every run refreshes (and stores) through the directory.
+    let mut entry: Value =
+        serde_json::from_str(&fs::read_to_string(&f.entry).expect("entry")).expect("JSON");
+    entry["issuedAt"] = Value::from(entry["issuedAt"].as_u64().expect("issuedAt") - 3000);
+    write_mode(&f.entry, &entry.to_string(), 0o600);
+    let link = f.home.join("link");
+    std::os::unix::fs::symlink(&theirs, &link).expect("symlink");
+
+    // Swap the cache directory and the link atomically, as fast as possible, while runs go.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let (a, b) = (path_c(&f.cache), path_c(&link));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two NUL-terminated paths that outlive the call.
+                let ret = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                assert_eq!(ret, 0, "renameat2: {}", std::io::Error::last_os_error());
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut refused = 0;
+    for _ in 0..30 {
+        let ran = f.ask();
+        let answer = response(&ran);
+        assert_eq!(password(&answer, "gcr.io"), f.token, "{}", ran.describe());
+        assert!(!ran.stderr.contains(&planted_password));
+        if ran.stderr.contains("not using --cache-dir") {
+            refused += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().expect("swapper");
+    assert!(swaps > 30, "{swaps} swaps");
+    // Their directory holds their file only: nothing was written through the link.
+    let in_theirs: Vec<_> = fs::read_dir(&theirs)
+        .expect("theirs")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(in_theirs, [name.to_os_string()]);
+    eprintln!("30 runs during {swaps} swaps: {refused} refused the directory, none served theirs");
+}
+
+fn path_c(path: &Path) -> std::ffi::CString {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL")
+}
+
+#[test]
+fn verbosity_and_timeout_do_not_change_the_cache_key() {
+    let token = format!("ya29.{}", random_token(40));
+    let fake = node_fake(&token, &[]);
+    let home = TempDir::new("key-home");
+    let cache = home.join("cache");
+    for extra in [
+        &[][..],
+        &["-v"],
+        &["-vv"],
+        &["--v=4"],
+        &["--v", "2"],
+        &["--timeout=10s"],
+        &["get-credentials"],
+    ] {
+        let ran = run(
+            cache_command(&fake, &home, &cache, extra),
+            kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
+        );
+        assert_eq!(password(&response(&ran), "gcr.io"), token, "{extra:?}");
+    }
+    assert_eq!(token_requests(&fake), 1, "one entry for every spelling");
+    // A setting that changes the answer is another entry.
+    let ran = run(
+        cache_command(&fake, &home, &cache, &["--gcr-fixed-keys"]),
+        kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
+    );
+    let _ = response(&ran);
+    assert_eq!(token_requests(&fake), 2);
+}
+
+#[test]
+fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
+    let f = filled("check-home");
+    let image = "gcr.io/proj/app";
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            image,
+            "--offline",
+            "--cache-dir",
+            f.cache.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        run(
+            provider(
+                &args,
+                f.home.path(),
+                &[("GCE_METADATA_HOST", &f.fake.host())],
+            ),
+            b"",
+        )
+    };
+    let state = |extra: &[&str]| -> Value {
+        let ran = check(&[&["-o", "json"], extra].concat());
+        assert!(ran.status.success(), "{}", ran.describe());
+        let v: Value = serde_json::from_str(&ran.stdout).expect("JSON");
+        v["cache"].clone()
+    };
+    let listing = || {
+        let mut all: Vec<(std::ffi::OsString, u64, i64)> = fs::read_dir(&f.cache)
+            .expect("dir")
+            .map(|e| {
+                let e = e.expect("entry");
+                let m = e.metadata().expect("meta");
+                (e.file_name(), m.ino(), m.mtime_nsec())
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    let before = listing();
+
+    let fresh = state(&[]);
+    assert_eq!(fresh["state"], "fresh", "{fresh}");
+    assert_eq!(fresh["fetchSkipped"], true);
+    assert_eq!(
+        fresh["file"],
+        f.entry.file_name().unwrap().to_str().unwrap()
+    );
+    assert!(fresh["identity"]
+        .as_str()
+        .unwrap()
+        .contains("node@proj.iam.gserviceaccount.com"));
+    assert!(fresh["expiresAt"].as_str().unwrap().ends_with('Z'));
+    assert!(fresh["refreshAt"].as_str().unwrap().ends_with('Z'));
+    // Verbosity is not part of the key: still kubelet's entry.
+    assert_eq!(state(&["-v"])["state"], "fresh");
+    // kubelet would be run with the same settings; other settings mean another entry.
+    let other = state(&["--gcr-fixed-keys"]);
+    assert_eq!(other["state"], "missing", "{other}");
+    assert_eq!(other["fetchSkipped"], false);
+
+    let text = check(&[]);
+    assert!(
+        text.stdout.contains("token cache:   fresh until "),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("no fetch"), "{}", text.stdout);
+    assert!(!text.stdout.contains(&f.token) && !text.stderr.contains(&f.token));
+
+    // Past its half-life: stale; past its expiry: expired. (Edited in place, as a clock would.)
+    let mut v: Value = serde_json::from_str(&fs::read_to_string(&f.entry).unwrap()).unwrap();
+    let issued = v["issuedAt"].as_u64().unwrap();
+    v["issuedAt"] = Value::from(issued - 4000);
+    write_mode(&f.entry, &v.to_string(), 0o600);
+    let stale = state(&[]);
+    assert_eq!(stale["state"], "stale");
+    assert_eq!(stale["fetchSkipped"], false);
+    v["expiresAt"] = Value::from(issued - 10);
+    v["issuedAt"] = Value::from(issued - 3610);
+    write_mode(&f.entry, &v.to_string(), 0o600);
+    assert_eq!(state(&[])["state"], "expired");
+
+    // `check` wrote nothing: same files (the edited entry aside, which the test rewrote).
+    let after = listing();
+    let names = |l: &[(std::ffi::OsString, u64, i64)]| {
+        l.iter().map(|(n, _, _)| n.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&after), names(&before));
+
+    // A directory that does not exist is reported, not created.
+    let missing = f.home.join("nowhere");
+    let ran = run(
+        provider(
+            &[
+                "check",
+                image,
+                "--offline",
+                "--cache-dir",
+                missing.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            f.home.path(),
+            &[("GCE_METADATA_HOST", &f.fake.host())],
+        ),
+        b"",
+    );
+    let v: Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    assert_eq!(v["cache"]["state"], "missing");
+    assert!(!missing.exists());
 }

@@ -20,13 +20,17 @@ dockercfg_url may contain {self} (this fake's host:port),
 metadata_status (forced status of the token/email paths), metadata_fail=N:STATUS (the first N
 requests to the token/email paths get STATUS, with `Retry-After: 1` when STATUS is 429), sts_token, sts_expires_in,
 sts_status, iam_token, iam_expires_in, iam_status, oauth_token, key_file, adc_token, hang (comma list of:
-metadata, sts, iam, oauth: never answer those).
+metadata, sts, iam, oauth: never answer those), token_delay_ms (answer metadata token requests
+after that long), hang_first_tokens (never answer the first N metadata token requests; the
+later ones are answered).
 """
 
 import base64
 import datetime
+import itertools
 import json
 import threading
+import time
 
 from fakehttp import json_reply, serve
 
@@ -35,6 +39,8 @@ MD = "/computeMetadata/v1/"
 FAILED = [0]
 FAILED_LOCK = threading.Lock()
 FLAVOR = {"Metadata-Flavor": "Google"}
+# Metadata token requests so far (next() on a count is atomic under the GIL).
+TOKEN_REQUESTS = itertools.count()
 
 
 def opt(name, default=None):
@@ -71,6 +77,9 @@ def metadata(req):
                 headers["Retry-After"] = "1"
             return text_reply(int(status), "failing on purpose", headers)
     if path == "instance/service-accounts/default/token":
+        if next(TOKEN_REQUESTS) < int(opt("hang_first_tokens", "0")):
+            return None
+        time.sleep(int(opt("token_delay_ms", "0")) / 1000)
         return json_reply(
             200,
             {
