@@ -151,6 +151,8 @@ fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
 /// What the token cache holds for this image, read without writing anything: the entry a
 /// kubelet run with the same flags and environment would use, its state, and whether such a
 /// run would skip the fetch (`fetchSkipped`). Never a secret: identity, times and keys only.
+/// `state` is `fresh`, `stale`, `expired`, `missing`, `foreign`, `corrupt` (with a `reason`),
+/// `refused` (the directory; `reason`) or `not-cached` (a backend whose answers are not cached).
 fn cache_report(
     dir: &Path,
     kind: BackendKind,
@@ -186,8 +188,12 @@ fn cache_report(
     };
     match cache.inspect(&key) {
         Inspection::Missing => set(&mut out, "missing", false),
-        Inspection::Unusable(why) => {
-            set(&mut out, "unusable", false);
+        Inspection::Foreign(why) => {
+            set(&mut out, "foreign", false);
+            out.insert("reason".into(), json!(why));
+        }
+        Inspection::Corrupt(why) => {
+            set(&mut out, "corrupt", false);
             out.insert("reason".into(), json!(why));
         }
         Inspection::Entry(entry) => {
@@ -229,8 +235,13 @@ fn cache_rows(cache: &Map<String, Value>) -> Vec<(&'static str, String)> {
             get("reason")
         ),
         "missing" => "no entry: a run now fetches and stores one".to_string(),
-        "unusable" => format!(
-            "unusable entry ({}): a run now fetches and replaces it",
+        "foreign" => format!(
+            "an entry this program did not write ({}): never served; a run now warns, \
+             fetches and replaces it",
+            get("reason")
+        ),
+        "corrupt" => format!(
+            "a corrupt entry ({}): a run now fetches and replaces it",
             get("reason")
         ),
         "refused" => format!(

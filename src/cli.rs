@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backend::gcr::AuthFlow;
+use crate::cache_command::{self, CacheAction, CacheOptions};
 use crate::check::{self, CheckOptions};
 use crate::deadline::{Deadline, DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::dispatch::Settings;
@@ -45,6 +46,8 @@ pub enum Command {
         /// JSON output.
         json: bool,
     },
+    /// `cache list|purge`.
+    Cache(CacheOptions),
     /// `--help`.
     Help,
     /// `--version`.
@@ -80,6 +83,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     let mut positional: Vec<String> = Vec::new();
     let mut help = false;
     let mut version = false;
+    let mut purge_only = PurgeOnly::default();
 
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
@@ -133,6 +137,10 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 }
             }
             "--image" => images.push(value(flag)?),
+            "--expired" => purge_only.expired = true,
+            "--registry" => purge_only
+                .registries
+                .push(cache_command::registry_pattern(&value(flag)?)?),
             "--service-account-token-file" => {
                 sa_token_file = Some(PathBuf::from(non_empty(flag, value(flag)?)?));
             }
@@ -196,7 +204,12 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
             sa_token_file,
             sa_annotations,
         };
-        mode_from_positional(drop_in, positional.clone(), check_only, json, images)?
+        let only = Only {
+            check: check_only,
+            purge: purge_only,
+            images,
+        };
+        mode_from_positional(drop_in, positional.clone(), only, json)?
     };
     // The reference `acr-credential-provider` takes azure.json as its positional argument.
     if program == "acr-credential-provider"
@@ -241,28 +254,103 @@ impl CheckOnly {
     }
 }
 
+/// Options that only `cache purge` takes.
+#[derive(Default)]
+struct PurgeOnly {
+    expired: bool,
+    registries: Vec<crate::pattern::Pattern>,
+}
+
+impl PurgeOnly {
+    /// Refuses purge-only options outside `cache purge`.
+    fn refuse_outside_purge(&self) -> Result<()> {
+        if self.expired {
+            Err(Error::Usage("--expired only applies to cache purge".into()))
+        } else if !self.registries.is_empty() {
+            Err(Error::Usage(
+                "--registry only applies to cache purge".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The options that belong to one command only, checked once the command is known.
+struct Only {
+    check: CheckOnly,
+    purge: PurgeOnly,
+    images: Vec<String>,
+}
+
+/// Refuses `--image` outside validate-config.
+fn refuse_images(images: &[String]) -> Result<()> {
+    if images.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Usage(
+            "--image only applies to validate-config".into(),
+        ))
+    }
+}
+
 fn mode_from_positional(
     drop_in: bool,
     positional: Vec<String>,
-    check_only: CheckOnly,
+    only: Only,
     json: bool,
-    images: Vec<String>,
 ) -> Result<Command> {
+    let Only {
+        check: check_only,
+        purge: purge_only,
+        images,
+    } = only;
     let mut rest = positional.into_iter();
     let first = rest.next();
     let extra: Vec<String> = rest.collect();
+    if first.as_deref() != Some("cache") {
+        purge_only.refuse_outside_purge()?;
+    }
     match first.as_deref() {
         None | Some("get-credentials") => {
             if !extra.is_empty() && !drop_in {
                 return Err(Error::Usage(format!("unexpected argument {:?}", extra[0])));
             }
             check_only.refuse_outside_check()?;
-            if !images.is_empty() {
-                return Err(Error::Usage(
-                    "--image only applies to validate-config".into(),
-                ));
-            }
+            refuse_images(&images)?;
             Ok(Command::Serve)
+        }
+        Some("cache") => {
+            check_only.refuse_outside_check()?;
+            refuse_images(&images)?;
+            let mut it = extra.into_iter();
+            let action = match it.next().as_deref() {
+                Some("list") => {
+                    purge_only.refuse_outside_purge()?;
+                    CacheAction::List
+                }
+                Some("purge") => CacheAction::Purge {
+                    expired: purge_only.expired,
+                    registries: purge_only.registries,
+                },
+                Some(other) => {
+                    return Err(Error::Usage(format!(
+                        "unknown cache command {other:?}; cache commands: list, purge"
+                    )))
+                }
+                None => {
+                    return Err(Error::Usage(
+                        "cache needs a command: list or purge".into(),
+                    ))
+                }
+            };
+            if let Some(more) = it.next() {
+                return Err(Error::Usage(format!(
+                    "cache {} takes no argument, got {more:?}",
+                    if action == CacheAction::List { "list" } else { "purge" }
+                )));
+            }
+            Ok(Command::Cache(CacheOptions { action, json }))
         }
         Some("check") => {
             let mut it = extra.into_iter();
@@ -309,7 +397,7 @@ fn mode_from_positional(
         // that kubelet configs pass; under their names, keep serving.
         Some(_) if drop_in => Ok(Command::Serve),
         Some(other) => Err(Error::Usage(format!(
-            "unknown command {other:?}; commands: get-credentials (default), check, validate-config"
+            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, cache"
         ))),
     }
 }
@@ -380,6 +468,13 @@ USAGE
       Check a kubelet CredentialProviderConfig (file or directory, as given to
       --image-credential-provider-config) with kubelet's own rules, and warn about patterns
       that can never match. --image shows which providers would serve an image.
+  cloud-credential-provider cache list [--cache-dir DIR] [--output text|json]
+  cloud-credential-provider cache purge [--expired] [--registry PATTERN]... [--cache-dir DIR]
+      The token cache; DIR defaults to {cache_dir}. list shows each
+      entry's registry, backend, state (fresh, stale, expired, foreign, corrupt), expiry,
+      size and identity, never a token. purge removes every entry, or with --expired those
+      no run would serve, or with --registry those of registries matching a pattern as in
+      matchImages (repeatable, e.g. '*.azurecr.io'). Entries a run is fetching are kept.
 
 OPTIONS
   --docker-config PATH          Serve entries of this Docker config.json (or legacy
@@ -388,7 +483,13 @@ OPTIONS
   --config PATH                 Plugin config (YAML/JSON) with hostRules that send mirrors
                                 and pull-through caches to a backend.
   --cache-dir DIR               Keep cloud tokens in DIR (created 0700) between runs: reused
-                                until half-life, served if a refresh fails while unexpired.
+                                until half-life, served if a refresh fails while unexpired;
+                                runs that need one token at once fetch it once. DIR must be
+                                a real directory owned by this user with no group/other
+                                access, else the run goes on without it (one warning).
+                                The samples use {cache_dir}.
+                                With check: report the entry kubelet's runs would use,
+                                without writing it.
   --static-cache-duration DUR   How long kubelet may cache credentials without an expiry
                                 (docker config entries) and empty answers. Default {static}.
   --timeout DUR                 Deadline for the whole run, at most {max}. Default {timeout}.
@@ -449,6 +550,7 @@ auth-provider-gcp it accepts those plugins' positional arguments.
         static = format_go_duration(crate::dispatch::DEFAULT_STATIC_CACHE),
         max = format_go_duration(MAX_TIMEOUT),
         timeout = format_go_duration(DEFAULT_TIMEOUT),
+        cache_dir = crate::token_cache::DEFAULT_DIR,
     )
 }
 
@@ -509,6 +611,13 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
                 }
                 None => Ok(0),
             }
+        }
+        Command::Cache(options) => {
+            let dir = invocation
+                .settings
+                .cache_dir
+                .unwrap_or_else(|| PathBuf::from(crate::token_cache::DEFAULT_DIR));
+            write_stdout(&cache_command::run(&options, &dir)?).map(|_| 0)
         }
         Command::ValidateConfig { path, images, json } => {
             let report = validate::validate_path(&path, &images);
@@ -650,6 +759,74 @@ mod tests {
             .to_string()
             .contains("only applies to check"));
         assert!(parse(&["check", "a.io/b", "--service-account-annotation=novalue"]).is_err());
+    }
+
+    #[test]
+    fn cache_commands_take_their_own_options_only() {
+        assert_eq!(
+            parse(&["cache", "list", "-o", "json"]).unwrap().command,
+            Command::Cache(CacheOptions {
+                action: CacheAction::List,
+                json: true
+            })
+        );
+        match parse(&[
+            "cache",
+            "purge",
+            "--expired",
+            "--registry",
+            "*.gcr.io",
+            "--registry=gcr.io",
+            "--cache-dir=/d",
+        ])
+        .unwrap()
+        {
+            Invocation {
+                command:
+                    Command::Cache(CacheOptions {
+                        action:
+                            CacheAction::Purge {
+                                expired,
+                                registries,
+                            },
+                        json: false,
+                    }),
+                settings,
+                ..
+            } => {
+                assert!(expired);
+                let texts: Vec<&str> = registries.iter().map(|p| p.as_str()).collect();
+                assert_eq!(texts, ["*.gcr.io", "gcr.io"]);
+                assert_eq!(settings.cache_dir, Some(PathBuf::from("/d")));
+            }
+            other => panic!("{other:?}"),
+        }
+        for (args, message) in [
+            (&["cache"][..], "cache needs a command"),
+            (&["cache", "show"], "unknown cache command \"show\""),
+            (&["cache", "list", "x"], "cache list takes no argument"),
+            (
+                &["cache", "list", "--expired"],
+                "--expired only applies to cache purge",
+            ),
+            (
+                &["--registry=gcr.io"],
+                "--registry only applies to cache purge",
+            ),
+            (
+                &["check", "gcr.io/a", "--expired"],
+                "--expired only applies",
+            ),
+            (&["cache", "purge", "--registry=gcr.io/p"], "without a path"),
+            (
+                &["cache", "purge", "--offline"],
+                "--offline only applies to check",
+            ),
+            (&["cache", "list", "--image=a.io/b"], "--image only applies"),
+        ] {
+            let e = parse(args).unwrap_err().to_string();
+            assert!(e.contains(message), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirrors |
 //! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
 //! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
-//! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life |
+//! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life; one fetch at a time per entry; a directory nobody else can steer |
 //! | [`duration`] | Go duration text, both ways |
 //! | [`deadline`] | the run's overall deadline, which every network step respects |
 //! | [`runtime`] | the async runtime, started only by backends that use the network |
@@ -32,7 +32,8 @@
 //! | [`trust`] | the system trust store (`SSL_CERT_FILE`/`SSL_CERT_DIR`, bundle, directories) |
 //! | [`resolver`] | name lookups for every HTTP client: `/etc/hosts`, then DNS, never glibc's NSS |
 //! | [`secret`] | the box secrets travel in, so they never reach a log |
-//! | [`check`] | the `check IMAGE` dry run |
+//! | [`check`] | the `check IMAGE` dry run (and what the token cache holds for it) |
+//! | [`cache_command`] | `cache list` / `cache purge`: the token cache for operators, no secrets shown |
 //! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` strictly, as kubelet does |
 //! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
 //! | [`annotations`] | service-account annotation keys the backends read |
@@ -43,6 +44,7 @@
 pub mod annotations;
 pub mod backend;
 pub mod build_info;
+pub mod cache_command;
 pub mod check;
 pub mod cli;
 pub mod deadline;

@@ -60,7 +60,7 @@ pub fn serve(input: &[u8], settings: &Settings, deadline: Deadline) -> Result<St
 
 /// The token cache and this request's key, when `--cache-dir` is set, usable, and the backend
 /// issues tokens (files and "nobody" have nothing worth caching).
-pub fn token_cache(
+fn token_cache(
     settings: &Settings,
     kind: BackendKind,
     image: &ImageRef,

@@ -22,6 +22,7 @@ use std::os::fd::{AsRawFd as _, FromRawFd as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// The largest entry read. Entries hold a token or two (ACR refresh tokens, ECR tokens: a few
 /// KiB); anything larger is not one of ours, and reading it whole would let a planted file make
@@ -206,11 +207,13 @@ impl CacheDir {
     /// Replaces entry `name` with `bytes` atomically: a private temporary file in the same
     /// directory, renamed over the entry. A reader sees the old entry or the new one, never a
     /// part; a link or foreign file in the entry's place is replaced, never written through.
+    /// The file's modification time is set to `modified` (the token cache sets it to the
+    /// token's expiry, so expired entries are found by `stat` alone, without reading them).
     ///
     /// No fsync: after a crash the worst case is an empty or truncated entry, which readers
     /// reject as corrupt (a miss, then replaced), so the cache stays correct; and an fsync on
     /// a busy node disk can take tens of milliseconds on the path of a pull.
-    pub fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    pub fn replace(&self, name: &str, bytes: &[u8], modified: SystemTime) -> io::Result<()> {
         let temp = format!(".{name}.{}.tmp", std::process::id());
         // A leftover of a killed run with our pid; O_EXCL below must create afresh.
         let _ = self.remove(&temp);
@@ -223,6 +226,7 @@ impl CacheDir {
             // The umask may have taken bits away; the reader insists on exactly 0600.
             .set_permissions(fs::Permissions::from_mode(ENTRY_MODE))
             .and_then(|()| file.write_all(bytes))
+            .and_then(|()| file.set_modified(modified))
             .and_then(|()| self.rename(&temp, name));
         if written.is_err() {
             let _ = self.remove(&temp);
@@ -259,15 +263,16 @@ impl CacheDir {
         }
     }
 
+    /// Metadata of whatever has `name` (a link stays a link: `O_PATH|O_NOFOLLOW`, then
+    /// `fstat`), without opening it for reading: a FIFO or device is inspected, never opened.
+    pub fn stat(&self, name: &str) -> io::Result<fs::Metadata> {
+        self.openat(name, libc::O_PATH, 0)?.metadata()
+    }
+
     /// Whether `name` still names `file` (same inode). A lock file removed by `cache purge`
     /// while a run waited on it no longer guards anything; the run must lock the new one.
     pub fn names_file(&self, name: &str, file: &File) -> bool {
-        // O_PATH: a handle to whatever has the name (a link stays a link), for fstat only.
-        let (Ok(there), Ok(ours)) = (
-            self.openat(name, libc::O_PATH, 0)
-                .and_then(|f| f.metadata()),
-            file.metadata(),
-        ) else {
+        let (Ok(there), Ok(ours)) = (self.stat(name), file.metadata()) else {
             return false;
         };
         (there.dev(), there.ino()) == (ours.dev(), ours.ino())
@@ -297,11 +302,7 @@ impl CacheDir {
     /// Age of `name` by its modification time, not following links; `None` when it cannot
     /// be inspected.
     pub fn age(&self, name: &str) -> Option<std::time::Duration> {
-        let file = self
-            .openat(name, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY, 0)
-            .ok()?;
-        let modified = file.metadata().ok()?.modified().ok()?;
-        modified.elapsed().ok()
+        self.stat(name).ok()?.modified().ok()?.elapsed().ok()
     }
 }
 
@@ -398,8 +399,10 @@ mod tests {
         let cache = CacheDir::open(&path, false).unwrap().unwrap();
         assert!(matches!(cache.read("e.json"), Read::Missing));
 
-        cache.replace("e.json", b"hello").unwrap();
+        let expiry = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(4_000_000_000);
+        cache.replace("e.json", b"hello", expiry).unwrap();
         assert!(matches!(cache.read("e.json"), Read::Bytes(b) if b == b"hello"));
+        assert_eq!(cache.stat("e.json").unwrap().modified().unwrap(), expiry);
         assert_eq!(
             fs::metadata(path.join("e.json"))
                 .unwrap()
@@ -416,7 +419,7 @@ mod tests {
         symlink(&outside, path.join("l.json")).unwrap();
         assert!(matches!(cache.read("l.json"), Read::Foreign(w) if w.contains("symbolic link")));
         // Replacing it replaces the link, not the file it points to.
-        cache.replace("l.json", b"ours").unwrap();
+        cache.replace("l.json", b"ours", SystemTime::now()).unwrap();
         assert_eq!(fs::read_to_string(&outside).unwrap(), "planted");
         assert!(!fs::symlink_metadata(path.join("l.json"))
             .unwrap()
@@ -431,7 +434,7 @@ mod tests {
         assert!(matches!(cache.read("d.json"), Read::Foreign(w) if w.contains("regular")));
 
         let big = vec![b'x'; MAX_ENTRY_BYTES as usize + 1];
-        cache.replace("big.json", &big).unwrap();
+        cache.replace("big.json", &big, SystemTime::now()).unwrap();
         assert!(matches!(cache.read("big.json"), Read::Foreign(w) if w.contains("larger")));
     }
 
@@ -461,7 +464,9 @@ mod tests {
         symlink(&theirs, &path).unwrap();
 
         assert!(matches!(cache.read("e.json"), Read::Missing));
-        cache.replace("n.json", b"token").unwrap();
+        cache
+            .replace("n.json", b"token", SystemTime::now())
+            .unwrap();
         assert!(moved.join("n.json").exists());
         assert!(!theirs.join("n.json").exists());
         assert!(
