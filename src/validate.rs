@@ -769,8 +769,24 @@ fn provider_warnings(provider: &Provider) -> Vec<String> {
         if let Some(ta) = &provider.token_attributes {
             warnings.extend(annotation_warnings(ta));
         }
+        warnings.extend(cache_dir_warning(provider));
     }
     warnings
+}
+
+/// A relative `--cache-dir` is resolved against kubelet's working directory, which no config
+/// states and which differs between distributions and kubelet restarts by hand: the cache
+/// would move, or land in a directory the run then refuses (`/` is not 0700).
+fn cache_dir_warning(provider: &Provider) -> Option<String> {
+    let invocation = cli::parse_args(&provider.name, &provider.args).ok()?;
+    let dir = invocation.settings.cache_dir?;
+    dir.is_relative().then(|| {
+        format!(
+            "--cache-dir {} is relative, so where the token cache lives depends on kubelet's working directory; give an absolute path such as {}",
+            dir.display(),
+            crate::token_cache::DEFAULT_DIR
+        )
+    })
 }
 
 /// A port-less pattern for a host whose images nearly always carry a port.
@@ -1574,6 +1590,28 @@ mod tests {
         assert!(warnings[0].contains(
             "if \"auth-provider-gcp\" is this binary, every run with args [\"--bogus\"] fails: "
         ));
+    }
+
+    #[test]
+    fn a_relative_cache_dir_warns() {
+        let warnings = warnings_for(&format!(
+            "{}{}",
+            entry(
+                "ecr-credential-provider",
+                "[\"*.dkr.ecr.*.amazonaws.com\"]",
+                "  args: [\"--cache-dir=cache\"]\n"
+            ),
+            entry(
+                "auth-provider-gcp",
+                "[\"gcr.io\"]",
+                "  args: [\"--cache-dir=/run/cloud-credential-provider\"]\n"
+            )
+        ));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("--cache-dir cache is relative"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -40,6 +40,27 @@ fn every_shipped_provider_config_is_accepted_without_warnings() {
 }
 
 #[test]
+fn every_shipped_provider_turns_the_token_cache_on_where_the_readme_says() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).expect("README");
+    let dir = "/run/cloud-credential-provider";
+    assert!(
+        readme.contains(&format!("--cache-dir={dir}")),
+        "README names {dir}"
+    );
+    // `cache list` looks there by default: the same place.
+    let help = run_provider(&["--help"], "").stdout;
+    assert!(help.contains(&format!("DIR defaults to {dir}.")), "{help}");
+    for entry in std::fs::read_dir(repo_file("provider-config")).expect("provider-config/") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("sample");
+        let providers = text.matches("  - name: ").count();
+        let cached = text.matches(&format!("--cache-dir={dir}\"")).count();
+        assert!(providers > 0, "{}", path.display());
+        assert_eq!(cached, providers, "{}", path.display());
+    }
+}
+
+#[test]
 fn shipped_configs_cover_their_clouds_hosts() {
     let cases: &[(&str, &[&str])] = &[
         (
