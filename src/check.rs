@@ -132,7 +132,7 @@ fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
     let Some(path) = &options.service_account_token_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = crate::local_file::read_text(path).map_err(|e| {
         Error::Usage(format!(
             "check: cannot read --service-account-token-file {}: {e}",
             path.display()

@@ -620,7 +620,7 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
             write_stdout(&cache_command::run(&options, &dir)?).map(|_| 0)
         }
         Command::ValidateConfig { path, images, json } => {
-            let report = validate::validate_path(&path, &images);
+            let report = validate::validate_path(&path, &images)?;
             let text = if json {
                 report.render_json()
             } else {

@@ -34,6 +34,8 @@ use serde::Deserialize;
 use serde_json::{Map as JsonMap, Value as JsonValue};
 
 use crate::duration::parse_go_duration;
+use crate::local_file::{self, FileError};
+use crate::parse_limits;
 
 /// API group of kubelet's configuration types.
 pub const CONFIG_GROUP: &str = "kubelet.config.k8s.io";
@@ -181,6 +183,16 @@ pub enum ConfigError {
         /// The decoder's message, as kubelet prints it after the file name.
         message: String,
     },
+    /// A file validate-config will not read, so it gives no verdict at all: not a regular
+    /// file (a FIFO or `/dev/zero`, on which kubelet itself would block or read forever), over
+    /// the size cap, or beyond the nesting/alias bounds of [`crate::parse_limits`]. Unlike the
+    /// other variants this is not kubelet's error, and the CLI reports it as its own failure.
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// Why, as a clause: `cannot read it: it is a FIFO (named pipe), not a regular file`.
+        reason: String,
+    },
     /// Two providers share a name (within a file or across files).
     DuplicateName {
         /// The repeated name.
@@ -212,6 +224,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Decode { path, message } => {
                 write!(f, "error decoding config {}: {message}", quote_path(path))
+            }
+            ConfigError::Refused { path, reason } => {
+                write!(f, "kubelet config {}: {reason}", path.to_string_lossy())
             }
             ConfigError::DuplicateName { name, .. } => write!(
                 f,
@@ -274,21 +289,38 @@ pub fn load_all(path: &Path) -> LoadReport {
     };
 
     for file in &files {
-        let data = match fs::read(file) {
+        let data = match local_file::read(file) {
             Ok(data) => data,
-            Err(e) => {
-                let op = if e.kind() == io::ErrorKind::IsADirectory {
-                    "read"
-                } else {
-                    "open"
-                };
+            Err(FileError::Io(e)) => {
                 report.errors.push(ConfigError::ReadFile {
                     path: file.clone(),
-                    cause: go_path_error(op, file, &e),
+                    cause: go_path_error("open", file, &e),
                 });
                 continue;
             }
+            // A symlinked directory in a config directory: kubelet's os.ReadFile fails on it.
+            Err(FileError::NotRegular("a directory")) => {
+                report.errors.push(ConfigError::ReadFile {
+                    path: file.clone(),
+                    cause: format!("read {}: is a directory", file.to_string_lossy()),
+                });
+                continue;
+            }
+            Err(e) => {
+                report.errors.push(ConfigError::Refused {
+                    path: file.clone(),
+                    reason: format!("cannot read it: {e}"),
+                });
+                return report;
+            }
         };
+        if let Err(reason) = within_parse_limits(&data) {
+            report.errors.push(ConfigError::Refused {
+                path: file.clone(),
+                reason,
+            });
+            return report;
+        }
         match decode(&data, file) {
             Ok(mut providers) => report.config.providers.append(&mut providers),
             Err(message) => report.errors.push(ConfigError::Decode {
@@ -349,14 +381,31 @@ fn config_files_in(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Whether apimachinery reads this text as JSON: its JSON serializer claims data whose first
+/// non-blank character is `{`; everything else goes to the YAML serializer.
+fn is_json(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+/// The bounds of [`crate::parse_limits`] for the parser [`decode`] will use. Text that is not
+/// UTF-8 passes here and gets kubelet's own error from `decode`.
+fn within_parse_limits(data: &[u8]) -> Result<(), String> {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return Ok(());
+    };
+    if is_json(text) {
+        parse_limits::check_json(text)
+    } else {
+        parse_limits::check_yaml(text)
+    }
+}
+
 /// Decodes one file's bytes like kubelet's universal decoder. `Err` is the text kubelet
 /// prints after `error decoding config "<file>": `.
 pub fn decode(data: &[u8], source: &Path) -> Result<Vec<Provider>, String> {
     let text = std::str::from_utf8(data)
         .map_err(|e| format!("yaml: the file is not valid UTF-8 ({e})"))?;
-    // apimachinery's JSON serializer claims the data when it starts with '{' after leading
-    // white space; everything else goes to the YAML serializer.
-    let json_mode = text.trim_start().starts_with('{');
+    let json_mode = is_json(text);
     let root = if json_mode {
         parse_json(text).map_err(|e| format!("couldn't get version/kind; json parse error: {e}"))?
     } else {
@@ -1976,6 +2025,56 @@ providers:
                 "{err}"
             );
         }
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+
+    #[test]
+    fn a_file_that_is_not_regular_is_refused_without_a_verdict() {
+        let dir = TempDir::new("refused");
+        let fifo = dir.0.join("config.yaml");
+        mkfifo(&fifo);
+        // Alone, and inside a config directory (where kubelet itself would block on it).
+        for path in [fifo.clone(), dir.0.clone()] {
+            let report = load_all(&path);
+            assert_eq!(
+                report.errors,
+                vec![ConfigError::Refused {
+                    path: fifo.clone(),
+                    reason: "cannot read it: it is a FIFO (named pipe), not a regular file".into(),
+                }]
+            );
+        }
+        let err = load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kubelet config /dev/zero: cannot read it: it is a character device, not a regular file"
+        );
+    }
+
+    #[test]
+    fn documents_beyond_the_parse_limits_are_refused_before_decoding() {
+        let dir = TempDir::new("limits");
+        let deep_yaml = dir.write("a.yaml", &"- ".repeat(200_000));
+        let err = load(&deep_yaml).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "kubelet config {}: it nests more than 64 levels deep (line 1), the limit for local documents",
+                deep_yaml.display()
+            )
+        );
+        let deep_json = dir.write("b.json", &format!("{{\"a\":{}", "[".repeat(200_000)));
+        assert!(matches!(load(&deep_json), Err(ConfigError::Refused { .. })));
+        // The first refused file ends the run: later files are not read.
+        let report = load_all(&dir.0);
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
     }
 
     #[test]

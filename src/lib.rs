@@ -18,6 +18,8 @@
 //! | [`dispatch`] | the router: host rules, docker config entries, cloud hosts, nobody |
 //! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry |
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
+//! | [`local_file`] | reading every local file: regular files only, never blocking, size-capped |
+//! | [`parse_limits`] | nesting, YAML size and alias bounds checked before a parser runs |
 //! | [`backend`] | the backend trait and the backends (`file`, `none`, the clouds) |
 //! | [`backend::gcr`] | Google: metadata server, key files, workload identity, dockercfg flows |
 //! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirrors |
@@ -56,7 +58,9 @@ pub mod http;
 pub mod image;
 pub mod kubelet_config;
 pub mod lifetime;
+pub mod local_file;
 pub mod log;
+pub mod parse_limits;
 pub mod pattern;
 pub mod plugin_config;
 pub mod protocol;

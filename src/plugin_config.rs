@@ -22,6 +22,8 @@ use serde::Deserialize;
 
 use crate::backend::BackendKind;
 use crate::error::{Error, Result};
+use crate::local_file;
+use crate::parse_limits;
 use crate::pattern::Pattern;
 
 /// The decoded configuration file.
@@ -87,9 +89,10 @@ struct RawRule {
 }
 
 impl PluginConfig {
-    /// Reads and checks a configuration file.
+    /// Reads and checks a configuration file (a regular file within the caps of
+    /// [`crate::local_file`] and [`crate::parse_limits`]).
     pub fn load(path: &Path) -> Result<PluginConfig> {
-        let text = std::fs::read_to_string(path)
+        let text = local_file::read_text(path)
             .map_err(|e| Error::Config(format!("cannot read --config {}: {e}", path.display())))?;
         let mut config = PluginConfig::parse(&text)
             .map_err(|m| Error::Config(format!("--config {}: {m}", path.display())))?;
@@ -99,6 +102,7 @@ impl PluginConfig {
 
     /// Parses configuration text (YAML or JSON); errors are plain sentences.
     pub fn parse(text: &str) -> std::result::Result<PluginConfig, String> {
+        parse_limits::check_yaml(text)?;
         let raw: RawConfig = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
         let host_rules = raw
             .host_rules
@@ -240,6 +244,22 @@ mod tests {
             RuleTarget::Acr {
                 registry: "myacr.azurecr.io".into()
             }
+        );
+    }
+
+    #[test]
+    fn deep_or_non_regular_files_are_refused_at_once() {
+        let deep = format!("hostRules: {}", "[".repeat(200_000));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            PluginConfig::parse(&deep).unwrap_err(),
+            "it nests more than 64 levels deep (line 1), the limit for local documents"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let e = PluginConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read --config /dev/zero: it is a character device, not a regular file"
         );
     }
 

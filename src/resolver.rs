@@ -52,7 +52,7 @@ impl Resolver {
     pub fn system() -> &'static Resolver {
         static SYSTEM: OnceLock<Resolver> = OnceLock::new();
         SYSTEM.get_or_init(|| {
-            let read = |path: &str| std::fs::read_to_string(path).ok();
+            let read = |path: &str| crate::local_file::read_text(std::path::Path::new(path)).ok();
             let env = |name: &str| std::env::var(name).ok();
             // glibc takes the default search domain from gethostname(); on Linux that is
             // this file, and reading it needs no libc call.

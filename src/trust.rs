@@ -245,26 +245,29 @@ struct Seen(HashSet<(u64, u64)>);
 /// cost more (page faults while the kernel copies) than parsing it.
 fn read_file(path: &Path, seen: &mut Seen) -> Result<Vec<CertificateDer<'static>>, String> {
     use std::io::Read as _;
-    let what = |e: std::io::Error| format!("cannot read CA certificates {}: {e}", path.display());
-    let mut file = std::fs::File::open(path).map_err(what)?;
-    let meta = file.metadata().map_err(what)?;
+    let what =
+        |e: &dyn std::fmt::Display| format!("cannot read CA certificates {}: {e}", path.display());
+    // The shared opener: a regular file only, and an open that never blocks (an
+    // SSL_CERT_FILE naming a FIFO would otherwise hang the run before any deadline applies).
+    let (mut file, meta) = crate::local_file::open(path).map_err(|e| what(&e))?;
     if !seen.0.insert((meta.dev(), meta.ino())) {
         return Ok(Vec::new());
     }
     let too_big = || {
         format!(
-            "CA certificates {}: not a regular file of at most {MAX_FILE_BYTES} bytes",
-            path.display()
+            "CA certificates {}: over the {} limit for certificate files",
+            path.display(),
+            crate::local_file::describe_size(MAX_FILE_BYTES)
         )
     };
-    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+    if meta.len() > MAX_FILE_BYTES {
         return Err(too_big());
     }
     let mut pem = PemCollector::default();
     let mut buf = vec![0u8; 64 << 10];
     let (mut filled, mut total) = (0usize, 0u64);
     loop {
-        let n = file.read(&mut buf[filled..]).map_err(what)?;
+        let n = file.read(&mut buf[filled..]).map_err(|e| what(&e))?;
         if n == 0 {
             pem.feed(&buf[..filled]);
             return Ok(pem.finish());

@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::annotations;
 use crate::cli;
 use crate::duration::{format_go_nanos, parse_go_duration};
+use crate::error::Error;
 use crate::image::ImageRef;
 use crate::kubelet_config::{
     self, go_quote, ConfigError, LoadReport, Provider, PROVIDER_API_VERSIONS,
@@ -537,10 +538,21 @@ fn image_line(result: &ImageResult) -> String {
 
 /// Validates the config at `path` (file or directory, as given to kubelet's
 /// `--image-credential-provider-config`) and matches `images` against it.
-pub fn validate_path(path: &Path, images: &[String]) -> Report {
+///
+/// `Err` when a file is one validate-config will not read ([`ConfigError::Refused`]: not a
+/// regular file, over a size cap, nested or aliased beyond [`crate::parse_limits`]): then there
+/// is no verdict to report — kubelet might block on it, or accept what this reader refuses.
+pub fn validate_path(path: &Path, images: &[String]) -> Result<Report, Error> {
     let loaded = kubelet_config::load_all(path);
+    if let Some(refused) = loaded
+        .errors
+        .iter()
+        .find(|e| matches!(e, ConfigError::Refused { .. }))
+    {
+        return Err(Error::Config(refused.to_string()));
+    }
     let is_dir = path.is_dir();
-    build_report(path, is_dir, loaded, images)
+    Ok(build_report(path, is_dir, loaded, images))
 }
 
 fn build_report(path: &Path, is_dir: bool, loaded: LoadReport, images: &[String]) -> Report {
@@ -999,7 +1011,7 @@ mod tests {
         let dir = TempDir::new("file");
         let file = dir.write("config.yaml", text);
         let images: Vec<String> = images.iter().map(|s| s.to_string()).collect();
-        validate_path(&file, &images)
+        validate_path(&file, &images).unwrap()
     }
 
     // --- kubelet's rules, texts as in kubelet's config_test.go --------------------------
@@ -1463,7 +1475,7 @@ mod tests {
         dir.write("20-b.json", &format!(
             r#"{{"apiVersion":"kubelet.config.k8s.io/v1","kind":"CredentialProviderConfig","providers":[{{"name":"other","matchImages":["b.io"],"defaultCacheDuration":"1m","apiVersion":"{V1}"}},{{"name":"same","matchImages":["c.io"],"defaultCacheDuration":"1m","apiVersion":"{V1}"}}]}}"#
         ));
-        let report = validate_path(&dir.0, &[]);
+        let report = validate_path(&dir.0, &[]).unwrap();
         assert_eq!(report.files.len(), 2);
         assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
         let a = dir.0.join("10-a.yaml");
@@ -1484,7 +1496,7 @@ mod tests {
     #[test]
     fn empty_directory_fails_without_a_providers_error() {
         let dir = TempDir::new("emptydir");
-        let report = validate_path(&dir.0, &[]);
+        let report = validate_path(&dir.0, &[]).unwrap();
         assert_eq!(report.errors.len(), 1);
         assert!(report.errors[0].starts_with("no configuration files found in directory"));
         assert!(report.render_text().starts_with("config: "));
@@ -1498,7 +1510,7 @@ mod tests {
             "kind: CredentialProviderConfig\napiVersion: kubelet.config.k8s.io/v1\nproviders: [\n",
         );
         dir.write("b.yaml", &config(&entry("p", "[\"%zz%\"]", "")));
-        let report = validate_path(&dir.0, &[]);
+        let report = validate_path(&dir.0, &[]).unwrap();
         assert_eq!(report.errors.len(), 2, "{:?}", report.errors);
         assert!(report.errors[0].starts_with("error decoding config"));
         assert!(report.errors[1].starts_with("providers.matchImages: Invalid value: \"%zz%\""));

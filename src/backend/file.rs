@@ -23,7 +23,9 @@ use crate::duration::format_go_duration;
 use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::lifetime::Lifetime;
+use crate::local_file;
 use crate::log;
+use crate::parse_limits;
 use crate::pattern::{normalize_auth_key, Pattern};
 use crate::protocol::{AuthConfig, CacheKeyType};
 use crate::secret::Secret;
@@ -58,11 +60,13 @@ pub struct DockerConfig {
 impl DockerConfig {
     /// Reads a file. A missing file is `Ok(None)` with a warning: the file may not be rendered
     /// yet (Vault Agent at boot), and other images must still get their credentials. A file that
-    /// exists but cannot be read or parsed is an error, which kubelet shows in its log.
+    /// exists but cannot be read or parsed is an error, which kubelet shows in its log; so is a
+    /// path that is not a regular file (a FIFO, a device) or is over the size cap
+    /// ([`crate::local_file`]).
     pub fn load(path: &Path) -> Result<Option<DockerConfig>> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let (bytes, meta) = match local_file::read_with_metadata(path) {
+            Ok(read) => read,
+            Err(e) if e.is_not_found() => {
                 log::warn(&format!(
                     "docker config {} does not exist; serving nothing from it",
                     path.display()
@@ -76,7 +80,7 @@ impl DockerConfig {
                 )))
             }
         };
-        warn_if_shared(path);
+        warn_if_shared(path, &meta);
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| Error::Config(format!("docker config {} is not UTF-8", path.display())))?;
         DockerConfig::parse(path, text)
@@ -86,6 +90,7 @@ impl DockerConfig {
 
     /// Parses file contents. Messages name keys and fields, never credential values.
     pub fn parse(path: &Path, text: &str) -> std::result::Result<DockerConfig, String> {
+        parse_limits::check_json(text)?;
         let value: Value = serde_json::from_str(text)
             .map_err(|e| format!("not valid JSON (line {} column {})", e.line(), e.column()))?;
         let Value::Object(top) = value else {
@@ -196,18 +201,16 @@ fn base64_any_padding(text: &str) -> Option<Vec<u8>> {
 }
 
 /// Credential files should be private to root; kubelet only shows this when the run fails,
-/// `check` always shows it.
-fn warn_if_shared(path: &Path) {
+/// `check` always shows it. `meta` is the `fstat` of the file that was read.
+fn warn_if_shared(path: &Path, meta: &std::fs::Metadata) {
     use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let mode = meta.permissions().mode();
-        if mode & 0o044 != 0 {
-            log::warn(&format!(
-                "docker config {} is readable by group or others (mode {:o}); chmod 600 it",
-                path.display(),
-                mode & 0o777
-            ));
-        }
+    let mode = meta.permissions().mode();
+    if mode & 0o044 != 0 {
+        log::warn(&format!(
+            "docker config {} is readable by group or others (mode {:o}); chmod 600 it",
+            path.display(),
+            mode & 0o777
+        ));
     }
 }
 
@@ -346,6 +349,36 @@ mod tests {
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn files_that_are_not_regular_are_errors_and_a_missing_one_is_none() {
+        let dir = crate::test_util::TempDir::new("docker-config-kinds");
+        assert!(DockerConfig::load(&dir.0.join("absent.json"))
+            .unwrap()
+            .is_none());
+        for (path, what) in [
+            (dir.0.clone(), "a directory"),
+            (PathBuf::from("/dev/zero"), "a character device"),
+        ] {
+            let e = DockerConfig::load(&path).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!(
+                    "cannot read docker config {}: it is {what}, not a regular file",
+                    path.display()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded_before_json_parsing() {
+        let deep = format!("{{\"auths\":{}", "[".repeat(200_000));
+        assert_eq!(
+            parse_error(&deep),
+            "it nests more than 64 levels deep (line 1), the limit for local documents"
+        );
     }
 
     #[test]

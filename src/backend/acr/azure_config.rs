@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::hosts::AzureCloud;
+use crate::local_file;
+use crate::parse_limits;
 use crate::secret::Secret;
 
 /// `AZURE_ENVIRONMENT_FILEPATH`: the custom-cloud environment file.
@@ -114,7 +116,7 @@ pub struct AzureConfig {
 impl AzureConfig {
     /// Reads and parses the file.
     pub fn load(path: &Path) -> Result<AzureConfig, String> {
-        let bytes = std::fs::read(path)
+        let bytes = local_file::read(path)
             .map_err(|e| format!("cannot read azure config {}: {e}", path.display()))?;
         let env_file = std::env::var_os(ENVIRONMENT_FILE_VAR).map(PathBuf::from);
         AzureConfig::parse(path, &bytes, env_file.as_deref())
@@ -226,12 +228,17 @@ impl AzureConfig {
     }
 }
 
-/// JSON when it parses as JSON (tabs and all), else YAML.
+/// JSON when it parses as JSON (tabs and all), else YAML. The nesting bound is checked before
+/// either parser runs: a document too deep for serde_json would otherwise fall through to
+/// libyaml, whose scanner is slow on exactly that ([`crate::parse_limits`]).
 fn parse_document(bytes: &[u8]) -> Result<Value, String> {
-    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+    let text = std::str::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())?;
+    parse_limits::check_json(text)?;
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
         return Ok(v);
     }
-    serde_yaml_ng::from_slice::<Value>(bytes).map_err(|e| format!("neither JSON nor YAML: {e}"))
+    parse_limits::check_yaml(text)?;
+    serde_yaml_ng::from_str::<Value>(text).map_err(|e| format!("neither JSON nor YAML: {e}"))
 }
 
 fn lowercase_keys(doc: &Value) -> Result<BTreeMap<String, Value>, String> {
@@ -247,13 +254,14 @@ fn lowercase_keys(doc: &Value) -> Result<BTreeMap<String, Value>, String> {
 
 /// `containerRegistryDNSSuffix` and `activeDirectoryEndpoint` of a go-autorest environment file.
 fn read_environment(path: &Path) -> Result<(Option<String>, Option<String>), String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = local_file::read(path).map_err(|e| {
         format!(
             "cannot read {ENVIRONMENT_FILE_VAR} file {}: {e}",
             path.display()
         )
     })?;
-    let keys = lowercase_keys(&parse_document(&bytes)?)
+    let keys = parse_document(&bytes)
+        .and_then(|doc| lowercase_keys(&doc))
         .map_err(|e| format!("{ENVIRONMENT_FILE_VAR} file {}: {e}", path.display()))?;
     let get = |k: &str| {
         keys.get(k)
@@ -409,6 +417,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("https"), "{e}");
+    }
+
+    #[test]
+    fn deep_or_non_regular_files_are_refused() {
+        // Too deep for serde_json: without the bound it would fall through to libyaml.
+        let deep = format!("{{\"cloud\":{}", "[".repeat(200_000));
+        let started = std::time::Instant::now();
+        let e = parse(&deep).unwrap_err();
+        assert!(e.contains("nests more than 64 levels deep"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        let e = AzureConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e,
+            "cannot read azure config /dev/zero: it is a character device, not a regular file"
+        );
     }
 
     #[test]

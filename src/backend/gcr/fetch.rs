@@ -227,8 +227,12 @@ async fn adc_fallback(
             path.display()
         )
     });
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{unreachable}; gcloud ADC file {}: {e}", path.display()))?;
+    let text = crate::local_file::read_text(&path).map_err(|e| {
+        format!(
+            "{unreachable}; cannot read gcloud ADC file {}: {e}",
+            path.display()
+        )
+    })?;
     let kind = keyfile::file_type(&text)
         .map_err(|m| format!("{unreachable}; gcloud ADC file {}: {m}", path.display()))?;
     match kind.as_str() {

@@ -78,7 +78,7 @@ pub fn file_type(text: &str) -> Result<String, String> {
 impl KeyFile {
     /// Reads and checks a key file; messages name fields, never values.
     pub fn load(path: &Path) -> Result<KeyFile, String> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::local_file::read_text(path)
             .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
         KeyFile::parse(path, text)
     }
