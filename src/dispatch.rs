@@ -80,9 +80,7 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 pattern.as_str()
             );
             let backend: Box<dyn Backend> = match &rule.target {
-                RuleTarget::None => Box::new(Anonymous {
-                    cache_for: settings.static_cache,
-                }),
+                RuleTarget::None => Box::new(Anonymous::new(settings.static_cache)),
                 RuleTarget::Gcr => Box::new(GcrBackend::new(
                     GcrTarget::Rule,
                     &settings.google,
@@ -108,11 +106,14 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
         }
     }
 
+    // Docker config files that do not exist (yet): they decide the cache time of "nobody".
+    let mut missing_files = Vec::new();
     if !settings.docker_configs.is_empty() {
         let mut configs = Vec::new();
         for path in &settings.docker_configs {
-            if let Some(config) = DockerConfig::load(path)? {
-                configs.push(config);
+            match DockerConfig::load(path)? {
+                Some(config) => configs.push(config),
+                None => missing_files.push(path.clone()),
             }
         }
         let matches = find_matches(&configs, image);
@@ -182,13 +183,78 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
         });
     }
 
+    // A missing docker config may be one not rendered yet that holds this registry: the empty
+    // answer is then not cached, so the pull after the file appears gets its entry. Only this
+    // route: a host rule or a cloud registry answers with real credentials, so pulls work
+    // meanwhile; an empty answer cached for minutes is what keeps them failing.
+    let awaiting = match missing_files.first() {
+        Some(path) => format!(" (docker config {} does not exist yet)", path.display()),
+        None => String::new(),
+    };
     Ok(Route {
         backend: Box::new(Anonymous {
             cache_for: settings.static_cache,
+            missing_files,
         }),
         reason: format!(
-            "no host rule, docker config entry or cloud registry claims {}",
+            "no host rule, docker config entry or cloud registry claims {}{awaiting}",
             image.registry()
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BackendKind;
+    use crate::test_util::TempDir;
+
+    fn route_for(image: &str, settings: &Settings) -> Route {
+        route(&ImageRef::parse(image).unwrap(), settings).unwrap()
+    }
+
+    fn cache_line(route: &Route) -> String {
+        let described = route.backend.describe();
+        let (_, cache) = described.iter().find(|(k, _)| *k == "cache").unwrap();
+        cache.clone()
+    }
+
+    #[test]
+    fn a_missing_docker_config_leaves_nobodys_answer_uncached() {
+        let dir = TempDir::new("dispatch-missing");
+        let missing = dir.0.join("config.json");
+        let settings = Settings {
+            docker_configs: vec![missing.clone()],
+            ..Settings::default()
+        };
+        let route = route_for("registry.example.com/app", &settings);
+        assert_eq!(route.backend.kind(), BackendKind::None);
+        assert!(cache_line(&route).starts_with("0s: docker config"));
+        assert!(route.reason.ends_with(&format!(
+            "(docker config {} does not exist yet)",
+            missing.display()
+        )));
+
+        // Once the file exists, even without an entry for the host, the answer is cached.
+        dir.write("config.json", r#"{"auths":{}}"#);
+        let route = route_for("registry.example.com/app", &settings);
+        assert_eq!(
+            cache_line(&route),
+            "kubelet remembers the empty answer for 5m0s per registry"
+        );
+    }
+
+    #[test]
+    fn a_cloud_registry_is_served_while_a_docker_config_is_missing() {
+        let dir = TempDir::new("dispatch-cloud");
+        let settings = Settings {
+            docker_configs: vec![dir.0.join("absent.json")],
+            ..Settings::default()
+        };
+        let route = route_for(
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
+            &settings,
+        );
+        assert_eq!(route.backend.kind(), BackendKind::Ecr);
+    }
 }

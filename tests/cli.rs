@@ -379,6 +379,57 @@ fn a_missing_file_warns_and_a_broken_file_fails() {
     assert!(!r.stderr.contains(&secret));
 }
 
+/// The protocol answer on stdout, parsed.
+fn answer(r: &Run) -> serde_json::Value {
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", r.stdout))
+}
+
+#[test]
+fn a_missing_file_is_not_cached_and_is_served_once_it_appears() {
+    let dir = TempDir::new("appears");
+    let other = docker_config(
+        &dir,
+        r#""other.example":{"username":"u","password":"p"}"#,
+        0o600,
+    );
+    let late = dir.join("late.json");
+    let args = [
+        "--docker-config",
+        other.to_str().unwrap(),
+        "--docker-config",
+        late.to_str().unwrap(),
+    ];
+    let r = run(&args, &request(V1, "reg.example/a"));
+    let first = answer(&r);
+    assert_eq!(first["auth"], serde_json::json!({}));
+    assert_eq!(first["cacheDuration"], "0s", "kubelet must ask again");
+    assert_eq!(first["cacheKeyType"], "Registry");
+    assert_eq!(
+        r.stderr,
+        format!(
+            "cloud-credential-provider: warning: docker config {} does not exist; serving nothing from it\n",
+            late.display()
+        )
+    );
+
+    // Vault Agent renders the file: the very next run serves it.
+    let secret = random_secret();
+    write_file(
+        &dir,
+        "late.json",
+        &format!(r#"{{"auths":{{"reg.example":{{"username":"u","password":"{secret}"}}}}}}"#),
+        0o600,
+    );
+    let second = answer(&run(&args, &request(V1, "reg.example/a")));
+    assert_eq!(second["auth"]["reg.example"]["password"], secret.as_str());
+    assert_eq!(second["cacheDuration"], "5m0s");
+    // With every file present, "no credentials" is cached again.
+    let third = answer(&run(&args, &request(V1, "unlisted.example/a")));
+    assert_eq!(third["auth"], serde_json::json!({}));
+    assert_eq!(third["cacheDuration"], "5m0s");
+}
+
 #[test]
 fn verbose_logs_never_show_the_password() {
     let dir = TempDir::new("verbose");
