@@ -38,14 +38,19 @@ const ECR_PUBLIC_HOST: &str = "public.ecr.aws";
 /// ECR Public's dual-stack (IPv4 + IPv6) host.
 const ECR_PUBLIC_DUAL_STACK_HOST: &str = "ecr-public.aws.com";
 
-/// Length of the hash that a Domain Name Label (DNL) scope adds to an ACR login server.
+/// The hash that a Domain Name Label (DNL) scope adds to an ACR login server: one or more
+/// ASCII letters or digits.
 ///
 /// Microsoft's ACR quickstart ("DNS Name Implications of DNL options", MicrosoftDocs
 /// azure-management-docs, `container-registry-get-started-portal.md`) gives the format
-/// `registryname-hash.azurecr.io` with the example `contosoacrregistry-e7ggejfuhzhgedc8.azurecr.io`:
-/// 16 lower-case alphanumerics after the one dash. The hash comes from Azure's deterministic naming
-/// library (Azure/azure-cli#30404, `--dnl-scope`), whose scope decides only the hash's input.
-const ACR_DNL_HASH_LEN: usize = 16;
+/// `registryname-hash.azurecr.io` with the example `contosoacrregistry-e7ggejfuhzhgedc8.azurecr.io`.
+/// The hash comes from Azure's deterministic naming library (Azure/azure-cli#30404,
+/// `--dnl-scope`); its length is Azure's business (16 in every example so far, but nothing
+/// promises it), so any length is accepted: what makes the label an ACR host is the registry
+/// name before the dash, and the whole label must still fit a DNS label (63 bytes).
+fn is_acr_dnl_hash(hash: &str) -> bool {
+    !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_alphanumeric())
+}
 
 /// A registry host claimed by one of the clouds, with what its backend needs from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,18 +536,17 @@ fn parse_acr(host: &str, lower: &str) -> Option<AcrHost> {
 /// would only turn a clear "no credentials" into a confusing token-exchange failure.
 ///
 /// A DNL-protected registry's label is `<name>-<hash>`: names may not contain `-` precisely so
-/// that the one dash delimits the hash (see [`ACR_DNL_HASH_LEN`] for the hash shape). The whole
-/// label must still fit DNS's 63 bytes (checked by [`is_dns_name`] before any grammar runs), so
-/// with a hash the name is at most 46 characters.
+/// that the dash delimits the hash (see [`is_acr_dnl_hash`] for the hash shape). The label is
+/// split at its last dash, so a second dash lands in the name and is refused. The whole label
+/// must still fit DNS's 63 bytes (checked by [`is_dns_name`] before any grammar runs), so the
+/// name and hash together are at most 62 characters.
 fn parse_acr_login_label(label: &str) -> Option<(&str, Option<&str>)> {
     let is_name =
         |s: &str| (5..=50).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric());
-    match label.split_once('-') {
+    match label.rsplit_once('-') {
         None => is_name(label).then_some((label, None)),
         Some((name, hash)) => {
-            let is_hash =
-                hash.len() == ACR_DNL_HASH_LEN && hash.bytes().all(|b| b.is_ascii_alphanumeric());
-            (is_name(name) && is_hash).then_some((name, Some(hash)))
+            (is_name(name) && is_acr_dnl_hash(hash)).then_some((name, Some(hash)))
         }
     }
 }
@@ -1034,14 +1038,43 @@ mod tests {
     }
 
     #[test]
-    fn acr_dnl_hash_must_have_the_documented_shape() {
+    fn acr_dnl_hash_may_have_any_length() {
+        // 16 is every published example; the others are lengths Azure might choose.
+        for len in [1, 8, 15, 16, 17, 40] {
+            let hash: String = "e7ggejfuhzhgedc8".chars().cycle().take(len).collect();
+            let h = acr(&format!("myregistry-{hash}.azurecr.io"));
+            assert_eq!(h.registry_name, "myregistry", "hash of {len}");
+            assert_eq!(h.dnl_hash.as_deref(), Some(hash.as_str()), "hash of {len}");
+            let geo = acr(&format!("myregistry-{hash}.westeurope.geo.azurecr.io"));
+            assert_eq!(
+                geo.dnl_hash.as_deref(),
+                Some(hash.as_str()),
+                "hash of {len}"
+            );
+        }
+        for hash in ["0123456789", "E7GGEJFUHZHGEDC8AB"] {
+            // Hosts are matched case-insensitively; the hash is kept in lower case.
+            let h = acr(&format!("myregistry-{hash}.azurecr.io"));
+            assert_eq!(h.dnl_hash, Some(hash.to_ascii_lowercase()));
+        }
+        let h = acr("myregistry-abc.eastus2.geo.azurecr.us");
+        assert_eq!(h.dnl_hash.as_deref(), Some("abc"));
+        assert_eq!(h.geo_region.as_deref(), Some("eastus2"));
+        assert_eq!(h.cloud, AzureCloud::UsGovernment);
+    }
+
+    #[test]
+    fn acr_dnl_label_must_be_a_name_a_dash_and_an_alphanumeric_hash() {
         unclaimed(&[
-            "myregistry-e7ggejfuhzhgedc.azurecr.io",   // 15
-            "myregistry-e7ggejfuhzhgedc88.azurecr.io", // 17
             "myregistry-.azurecr.io",
+            "-e7ggejfuhzhgedc8.azurecr.io",
             "myregistry-e7ggejfu-hzhgedc8.azurecr.io",
             "my-registry-e7ggejfuhzhgedc8.azurecr.io",
+            "myregistry--e7ggejfuhzhgedc8.azurecr.io",
+            "myregistry-e7gg_ejfu.azurecr.io",
             "abcd-e7ggejfuhzhgedc8.azurecr.io", // name too short
+            "myregistry-e7ggejfuhzhgedc8.eastus.data.azurecr.io",
+            "myregistry-e7ggejfuhzhgedc8.azurecr.io.example",
         ]);
     }
 
@@ -1087,6 +1120,19 @@ mod tests {
         let ok = "a".repeat(46);
         assert_eq!(acr(&format!("{ok}-{hash}.azurecr.io")).registry_name, ok);
         unclaimed(&[&format!("{}-{hash}.azurecr.io", "a".repeat(47))]);
+        // Any hash length, as long as the label stays within 63 bytes.
+        let long_hash = "h".repeat(57);
+        assert_eq!(
+            acr(&format!("abcde-{long_hash}.azurecr.io")).dnl_hash,
+            Some(long_hash.clone())
+        );
+        unclaimed(&[&format!("abcde-{long_hash}h.azurecr.io")]);
+        let fifty = "n".repeat(50);
+        assert_eq!(
+            acr(&format!("{fifty}-{}.azurecr.io", "h".repeat(12))).registry_name,
+            fifty
+        );
+        unclaimed(&[&format!("{fifty}-{}.azurecr.io", "h".repeat(13))]);
     }
 
     // --- Google ------------------------------------------------------------------------------
