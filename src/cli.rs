@@ -19,7 +19,7 @@ use crate::duration::{format_go_duration, parse_go_duration};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::protocol::{EXAMPLE_REQUEST, MAX_REQUEST_BYTES};
-use crate::{serve, validate};
+use crate::{serve, validate, watchdog};
 
 /// The names this binary answers to as a kubelet provider: its own, and the reference plugins'
 /// names it replaces (kubelet runs `bin-dir/<provider name>`, so a symlink is enough).
@@ -583,6 +583,7 @@ pub fn main() -> i32 {
     match run(&program, &args) {
         Ok(code) => code,
         Err(e) => {
+            watchdog::finish();
             log::error(&e.to_string().replace('\n', " "));
             1
         }
@@ -597,11 +598,13 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
         Command::Help => write_stdout(&help_text()).map(|_| 0),
         Command::Version => write_stdout(&crate::build_info::version_text()).map(|_| 0),
         Command::Serve => {
+            watchdog::arm(deadline, invocation.timeout);
             let input = read_stdin()?;
             let output = serve::serve(&input, &invocation.settings, deadline)?;
             write_stdout(&output).map(|_| 0)
         }
         Command::Check(options) => {
+            watchdog::arm(deadline, invocation.timeout);
             let outcome = check::run(&options, &invocation.settings, deadline)?;
             write_stdout(&outcome.report)?;
             match outcome.error {
@@ -650,6 +653,7 @@ fn read_stdin() -> Result<Vec<u8>> {
 }
 
 fn write_stdout(text: &str) -> Result<()> {
+    watchdog::finish();
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())

@@ -40,6 +40,7 @@
 //! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
 //! | [`annotations`] | service-account annotation keys the backends read |
 //! | [`error`] | the error type; one line each, never a secret |
+//! | [`watchdog`] | the last guard of `--timeout`: ends a run something outside the deadline blocks |
 //! | [`log`] | stderr diagnostics with kubelet-style verbosity |
 //! | [`build_info`] | what this build is (commit, clouds, crypto, linking), for `--version` |
 
@@ -74,3 +75,4 @@ mod test_util;
 pub mod token_cache;
 pub mod trust;
 pub mod validate;
+pub mod watchdog;

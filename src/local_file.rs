@@ -111,6 +111,18 @@ pub fn open(path: &Path) -> Result<(File, Metadata), FileError> {
     Ok((file, opened))
 }
 
+/// Whether [`read`] would accept `path`, judged without reading it: for files another library
+/// reads in its own way (the AWS SDK's profile and token files). Opens and closes the file.
+pub fn check(path: &Path) -> Result<(), FileError> {
+    let (_, meta) = open(path)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(FileError::TooLarge {
+            size: Some(meta.len()),
+        });
+    }
+    Ok(())
+}
+
 /// The contents of a regular file of at most [`MAX_FILE_BYTES`].
 pub fn read(path: &Path) -> Result<Vec<u8>, FileError> {
     read_with_metadata(path).map(|(bytes, _)| bytes)
@@ -223,6 +235,24 @@ mod tests {
         );
         file.set_len(MAX_FILE_BYTES).unwrap();
         assert_eq!(read(&path).unwrap().len() as u64, MAX_FILE_BYTES);
+    }
+
+    #[test]
+    fn check_judges_a_file_like_read_without_reading_it() {
+        let dir = TempDir::new("local-file-check");
+        let path = dir.write("ok", "text");
+        check(&path).unwrap();
+        assert_eq!(
+            check(&dir.0).unwrap_err().to_string(),
+            "it is a directory, not a regular file"
+        );
+        let big = File::create(dir.0.join("big")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        assert!(matches!(
+            check(&dir.0.join("big")),
+            Err(FileError::TooLarge { .. })
+        ));
+        assert!(check(&dir.0.join("absent")).unwrap_err().is_not_found());
     }
 
     #[test]

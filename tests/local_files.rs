@@ -90,34 +90,50 @@ fn hostile_files(dir: &TempDir) -> Vec<Hostile> {
     ]
 }
 
-/// Runs the binary and checks the failure contract: exit 1, nothing on stdout, exactly one
-/// stderr line, the error prefix, `path` and `says` in it, all within [`QUICK`]. Returns how
-/// long it took.
+/// Runs the binary with `args` and the test's environment; see [`fails_quickly_with`].
 fn fails_quickly(args: &[&str], stdin: &str, path: &Path, says: &str) -> Duration {
     let mut cmd = Command::new(PROVIDER_BIN);
     // Nothing a cloud SDK could pick up from the developer's shell.
     cmd.args(args)
         .env_remove("AWS_PROFILE")
         .env("AWS_EC2_METADATA_DISABLED", "true");
+    fails_quickly_with(cmd, stdin, path, says)
+}
+
+/// Runs `cmd` and checks the failure contract: exit 1, nothing on stdout, exactly one stderr
+/// line, the error prefix, `path` and `says` in it, all within [`QUICK`]. Returns how long it
+/// took.
+fn fails_quickly_with(cmd: Command, stdin: &str, path: &Path, says: &str) -> Duration {
+    let (ran, took) = timed(cmd, stdin);
+    let line = one_error_line(&ran);
+    assert!(
+        line.contains(&path.display().to_string()),
+        "names the file: {}",
+        ran.describe()
+    );
+    assert!(line.contains(says), "says {says:?}: {}", ran.describe());
+    assert!(took < QUICK, "took {took:?}: {}", ran.describe());
+    took
+}
+
+fn timed(cmd: Command, stdin: &str) -> (support::Ran, Duration) {
     let started = Instant::now();
     let ran = support::run(cmd, stdin.as_bytes());
-    let took = started.elapsed();
-    let what = format!("{args:?}: {}", ran.describe());
-    assert_eq!(ran.status.code(), Some(1), "{what}");
-    assert_eq!(ran.stdout, "", "{what}");
+    (ran, started.elapsed())
+}
+
+/// The failure contract without the timing: exit 1, empty stdout, one `error:` line.
+fn one_error_line(ran: &support::Ran) -> String {
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert_eq!(ran.stdout, "", "{}", ran.describe());
     let lines: Vec<&str> = ran.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{what}");
+    assert_eq!(lines.len(), 1, "{}", ran.describe());
     assert!(
         lines[0].starts_with("cloud-credential-provider: error: "),
-        "{what}"
+        "{}",
+        ran.describe()
     );
-    assert!(
-        lines[0].contains(&path.display().to_string()),
-        "names the file: {what}"
-    );
-    assert!(lines[0].contains(says), "says {says:?}: {what}");
-    assert!(took < QUICK, "took {took:?}: {what}");
-    took
+    lines[0].to_string()
 }
 
 #[test]
@@ -180,5 +196,90 @@ fn hostile_files_in_a_kubelet_config_directory_fail_at_once() {
         let dir_arg = config_dir.path().to_str().expect("utf-8 path");
         let took = fails_quickly(&["validate-config", dir_arg], "", &planted, hostile.says);
         eprintln!("validate-config DIR with {}: {took:?}", hostile.label);
+    }
+}
+
+/// The AWS SDK reads its profile, credentials and web identity token files itself, with
+/// blocking reads: these runs wake the ECR backend, so they run in a namespace with nothing
+/// but loopback, every endpoint pointed at a closed local port.
+#[cfg(feature = "aws")]
+mod aws_sdk_files {
+    use super::*;
+    use support::moto::AwsEnv;
+    use support::netns::NetNs;
+
+    const ECR_REQUEST: &str = r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app"}"#;
+
+    /// The provider inside `ns`, with `env` only (nothing inherited from the shell).
+    fn provider(ns: &NetNs, env: &AwsEnv, args: &[&str]) -> Command {
+        let mut cmd = ns.command(PROVIDER_BIN);
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", env.path())
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .args(args);
+        for (k, v) in &env.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    #[test]
+    fn hostile_files_named_for_the_aws_sdk_are_refused_before_it_reads_them() {
+        let ns = NetNs::new("aws-files");
+        let dir = TempDir::new("hostile-aws");
+        for hostile in hostile_files(&dir) {
+            if hostile.label.contains("level") {
+                continue; // the SDK parses these files itself (INI, a token): no nesting
+            }
+            for var in [
+                "AWS_CONFIG_FILE",
+                "AWS_SHARED_CREDENTIALS_FILE",
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+            ] {
+                let mut env = AwsEnv::new(None);
+                env.set(var, hostile.path.display().to_string());
+                env.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/node");
+                let cmd = provider(&ns, &env, &[]);
+                let took = fails_quickly_with(cmd, ECR_REQUEST, &hostile.path, hostile.says);
+                eprintln!("{var}={}: {took:?}", hostile.label);
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_a_profile_names_cannot_make_the_run_outlive_its_timeout() {
+        // Not screened (a profile can name any file): the SDK blocks opening the FIFO, and the
+        // watchdog ends the run one second after --timeout.
+        let ns = NetNs::new("aws-watchdog");
+        let dir = TempDir::new("aws-watchdog");
+        let fifo = hostile_files(&dir).remove(0).path;
+        let env = AwsEnv::new(None);
+        env.write_config(&format!(
+            "[default]\nrole_arn = arn:aws:iam::123456789012:role/node\nweb_identity_token_file = {}\n",
+            fifo.display()
+        ));
+        for args in [
+            &["--timeout", "2s"][..],
+            &[
+                "check",
+                "--timeout",
+                "2s",
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+            ][..],
+        ] {
+            let (ran, took) = timed(provider(&ns, &env, args), ECR_REQUEST);
+            let line = one_error_line(&ran);
+            assert!(
+                line.contains("no answer within --timeout 2s"),
+                "{}",
+                ran.describe()
+            );
+            assert!(
+                took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+                "took {took:?}"
+            );
+            eprintln!("{args:?} with a FIFO as the profile's token file: {took:?}");
+        }
     }
 }

@@ -27,6 +27,8 @@ use crate::secret::Secret;
 
 #[cfg(feature = "aws")]
 mod sdk;
+#[cfg(feature = "aws")]
+mod sdk_files;
 
 /// Environment variable naming the role for pod-identity pulls when the service account has no
 /// role annotation (as in the reference plugin).
@@ -285,8 +287,14 @@ impl Backend for EcrBackend {
     }
 
     fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials> {
+        // The SDK's own files are screened first: it reads them with blocking reads that
+        // nothing in the run can interrupt.
         #[cfg(feature = "aws")]
-        return sdk::fetch(self, ctx);
+        return sdk_files::screen()
+            .map_err(|m| {
+                crate::error::Error::backend(self.kind().as_str(), ctx.image.registry(), m)
+            })
+            .and_then(|()| sdk::fetch(self, ctx));
         #[cfg(not(feature = "aws"))]
         return Err(super::not_built(self.kind(), ctx.image.registry()));
     }
