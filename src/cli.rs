@@ -479,7 +479,8 @@ USAGE
 OPTIONS
   --docker-config PATH          Serve entries of this Docker config.json (or legacy
                                 .dockercfg) to images they match. Repeatable; for a key in
-                                several files the first file wins. Read on every run.
+                                several files the first file wins. Read on every run;
+                                while a file is missing, empty answers are not cached (0s).
   --config PATH                 Plugin config (YAML/JSON) with hostRules that send mirrors
                                 and pull-through caches to a backend.
   --cache-dir DIR               Keep cloud tokens in DIR (created 0700) between runs: reused
