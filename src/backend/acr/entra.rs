@@ -209,6 +209,13 @@ impl HttpClient for BoundedTransport {
             };
             let (failure, text) =
                 match tokio::time::timeout(budget, self.client.execute_request(request)).await {
+                    Err(_) if budget < http::ATTEMPT_TIMEOUT => (
+                        Failure::Transient { retry_after: None },
+                        format!(
+                            "{host}: no response before the run's deadline ({:.1}s left)",
+                            budget.as_secs_f32()
+                        ),
+                    ),
                     Err(_) => (
                         Failure::Transient { retry_after: None },
                         format!("{host}: no response within {:.1}s", budget.as_secs_f32()),
