@@ -351,7 +351,8 @@ impl PemCollector {
                         let compact: String = b64.split_ascii_whitespace().collect();
                         engine.decode(compact)
                     });
-                    self.ders.extend(decoded.ok());
+                    // An empty block decodes to nothing, which is no certificate.
+                    self.ders.extend(decoded.ok().filter(|der| !der.is_empty()));
                     self.block = None;
                 }
                 // A BEGIN inside a block: the earlier block was never closed; start over.
@@ -456,6 +457,8 @@ mod tests {
         assert_eq!(certs.len(), 1);
         assert_eq!(certs[0].as_ref(), &good[..]);
         assert!(pem_certificates(b"").is_empty());
+        let empty = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+        assert!(pem_certificates(empty.as_bytes()).is_empty());
     }
 
     #[test]

@@ -400,3 +400,111 @@ mod tests {
         assert_ne!(distinct[0], distinct[1]);
     }
 }
+
+/// Properties of the parser on generated messages: every reply the resolver can be sent, valid
+/// or not, is read without panicking, and a well-formed one reads back exactly.
+#[cfg(test)]
+mod properties {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::*;
+    use crate::resolver::test_server::{message, Rec};
+
+    fn config(cases: u32) -> Config {
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    /// A name `check_name` accepts: 1-4 labels of printable ASCII without `.` and `\`.
+    fn name() -> impl Strategy<Value = String> {
+        prop::collection::vec("[!-\\-/-\\[\\]-~]{1,12}", 1..5).prop_map(|l| l.join("."))
+    }
+
+    /// An answer record: owned by the query name (`true`) or another one, of type A or AAAA.
+    fn answer() -> impl Strategy<Value = (bool, Rec)> {
+        (
+            any::<bool>(),
+            prop_oneof![
+                any::<[u8; 4]>().prop_map(|o| Rec::A(Ipv4Addr::from(o))),
+                any::<[u8; 16]>().prop_map(|o| Rec::Aaaa(Ipv6Addr::from(o))),
+            ],
+        )
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn any_bytes_are_read_without_panic(
+            mut msg in prop::collection::vec(any::<u8>(), 0..300),
+            id in any::<u16>(),
+            ipv6 in any::<bool>(),
+        ) {
+            let qtype = if ipv6 { TYPE_AAAA } else { TYPE_A };
+            let _ = parse_reply(&msg, id, "x.test", qtype);
+            for pos in 0..msg.len().min(24) {
+                let _ = read_name(&msg, pos);
+            }
+            // The same bytes as a response to this query, so the parser reads on.
+            if msg.len() >= 12 {
+                msg[..2].copy_from_slice(&id.to_be_bytes());
+                msg[2] |= 0x80;
+                msg[3] &= 0xF0;
+                let _ = parse_reply(&msg, id, "x.test", qtype);
+            }
+        }
+
+        #[test]
+        fn a_reply_reads_back_and_any_corruption_of_it_is_survived(
+            qname in name(),
+            other in name(),
+            answers in prop::collection::vec(answer(), 0..6),
+            ipv6 in any::<bool>(),
+            id in any::<u16>(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            prop_assume!(!qname.eq_ignore_ascii_case(&other));
+            let qtype = if ipv6 { TYPE_AAAA } else { TYPE_A };
+            let records: Vec<(String, Rec)> = answers
+                .iter()
+                .map(|(own, rec)| (if *own { qname.to_ascii_uppercase() } else { other.clone() }, *rec))
+                .collect();
+            let msg = message(id, &qname, qtype, RCODE_NOERROR, false, &records);
+            let want: Vec<IpAddr> = answers
+                .iter()
+                .filter(|(own, _)| *own)
+                .filter_map(|(_, rec)| match rec {
+                    Rec::A(ip) if !ipv6 => Some(IpAddr::from(*ip)),
+                    Rec::Aaaa(ip) if ipv6 => Some(IpAddr::from(*ip)),
+                    _ => None,
+                })
+                .collect();
+            let reply = parse_reply(&msg, id, &qname, qtype);
+            prop_assert_eq!(
+                reply,
+                Ok(Some(Reply { truncated: false, rcode: RCODE_NOERROR, addrs: want }))
+            );
+            let mut broken = msg.clone();
+            for (at, byte) in &flips {
+                let i = at.index(broken.len());
+                broken[i] = *byte;
+            }
+            let _ = parse_reply(&broken, id, &qname, qtype);
+            let _ = parse_reply(&msg[..cut.index(msg.len())], id, &qname, qtype);
+        }
+
+        #[test]
+        fn a_query_name_reads_back_lower_case(name in name(), id in any::<u16>()) {
+            prop_assert_eq!(check_name(&name), Ok(()));
+            let query = build_query(id, &name, TYPE_A);
+            prop_assert_eq!(read_name(&query, 12), Ok((name.to_ascii_lowercase(), query.len() - 4)));
+        }
+    }
+}

@@ -176,10 +176,12 @@ pub async fn exchange(
         .map_err(|e| ExchangeError::Failed(format!("POST {url}: {e}")))?;
     let body: Option<Value> = serde_json::from_slice(&reply.body).ok();
     if reply.status == 401 || reply.status == 403 {
-        let detail = body.as_ref().map(error_detail).unwrap_or_default();
         return Err(ExchangeError::Refused {
             status: reply.status,
-            detail: access_token.redact_from(&detail),
+            detail: body
+                .as_ref()
+                .map(|b| error_detail(b, access_token))
+                .unwrap_or_default(),
         });
     }
     if !reply.ok() {
@@ -207,8 +209,10 @@ pub async fn exchange(
 }
 
 /// ACR's error text: `{"errors":[{"code","message"}]}` (registry style) or
-/// `{"error","error_description"}` (OAuth style), one line, at most 200 characters.
-fn error_detail(body: &Value) -> String {
+/// `{"error","error_description"}` (OAuth style), one line, at most 200 characters, with the
+/// token that was sent taken out first: cut before that, a token echoed across the 200th
+/// character would survive in part.
+fn error_detail(body: &Value, sent: &Secret<String>) -> String {
     let text = if let Some(first) = body.get("errors").and_then(|e| e.get(0)) {
         [first.get("code"), first.get("message")]
             .into_iter()
@@ -224,7 +228,8 @@ fn error_detail(body: &Value) -> String {
             .collect::<Vec<_>>()
             .join(": ")
     };
-    let one_line: String = text
+    let one_line: String = sent
+        .redact_from(&text)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .take(200)
@@ -376,17 +381,67 @@ mod tests {
 
     #[test]
     fn error_details_are_one_line_and_scrubbed() {
+        let secret = Secret::new("SECRET".to_string());
         let body: Value = serde_json::from_str(
             r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad\ntoken SECRET"}]}"#,
         )
         .unwrap();
         assert_eq!(
-            Secret::new("SECRET".to_string()).redact_from(&error_detail(&body)),
+            error_detail(&body, &secret),
             "UNAUTHORIZED: bad token REDACTED"
         );
         let body: Value =
             serde_json::from_str(r#"{"error":"invalid_grant","error_description":"nope"}"#)
                 .unwrap();
-        assert_eq!(error_detail(&body), "invalid_grant: nope");
+        assert_eq!(error_detail(&body, &secret), "invalid_grant: nope");
+    }
+
+    #[test]
+    fn a_token_echoed_across_the_length_limit_is_not_shown_in_part() {
+        let token = format!("eyJ{}", "x".repeat(60));
+        let body = serde_json::json!({
+            "error": "invalid_grant",
+            "error_description": format!("{} {token}", "a".repeat(170)),
+        });
+        let detail = error_detail(&body, &Secret::new(token));
+        assert!(!detail.contains("eyJ"), "{detail}");
+        assert!(detail.ends_with("REDACTED"), "{detail}");
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::test_runner::Config;
+        use serde_json::json;
+
+        use super::super::error_detail;
+        use crate::secret::Secret;
+
+        proptest! {
+            #![proptest_config(Config { cases: 512, failure_persistence: None, ..Config::default() })]
+
+            /// Whatever ACR answers around an echoed token, the detail is one short line with no
+            /// 8-character piece of it.
+            #[test]
+            fn a_refusal_never_shows_a_piece_of_the_token(
+                before in ".{0,260}",
+                token in "[A-Za-z0-9._-]{20,80}",
+                after in ".{0,40}",
+                registry_style in any::<bool>(),
+            ) {
+                let text = format!("{before}{token}{after}");
+                let body = if registry_style {
+                    json!({"errors": [{"code": "UNAUTHORIZED", "message": text}]})
+                } else {
+                    json!({"error": "invalid_grant", "error_description": text})
+                };
+                let detail = error_detail(&body, &Secret::new(token.clone()));
+                prop_assert!(!detail.contains(['\n', '\r']), "{:?}", detail);
+                prop_assert!(detail.chars().count() <= 200);
+                for piece in token.as_bytes().windows(8) {
+                    let piece = std::str::from_utf8(piece).unwrap_or_default();
+                    prop_assert!(!detail.contains(piece), "{:?} in {:?}", piece, detail);
+                }
+            }
+        }
     }
 }
