@@ -195,7 +195,7 @@ impl KeyFile {
             return Err(format!(
                 "token endpoint of the key file refused the key: HTTP {}{}",
                 reply.status,
-                error_summary(&text)
+                error_summary(&text, &[&assertion])
             ));
         }
         parse_token_response(&text, asked_at).map_err(|m| format!("token endpoint: {m}"))
@@ -249,7 +249,7 @@ pub async fn adc_user_token(
         return Err(format!(
             "Google OAuth endpoint refused the refresh token: HTTP {}{}",
             reply.status,
-            error_summary(&text)
+            error_summary(&text, &[&client_secret, &refresh_token])
         ));
     }
     parse_token_response(&text, asked_at).map_err(|m| format!("Google OAuth endpoint: {m}"))

@@ -58,7 +58,7 @@ pub async fn exchange(
         return Err(format!(
             "STS token exchange refused: HTTP {}{}",
             reply.status,
-            error_summary(&text)
+            error_summary(&text, &[subject_token])
         ));
     }
     parse_token_response(&text, asked_at).map_err(|m| format!("STS token exchange: {m}"))
@@ -105,7 +105,7 @@ pub async fn impersonate(
         return Err(format!(
             "IAM generateAccessToken refused: HTTP {}{}",
             reply.status,
-            error_summary(&text)
+            error_summary(&text, &[federated])
         ));
     }
     let value: Value = serde_json::from_str(&text)
@@ -126,9 +126,11 @@ pub async fn impersonate(
 
 /// The useful part of a Google error body, as `: code: message`, at most 300 characters.
 /// STS answers `{"error": "invalid_grant", "error_description": "..."}`, the JSON APIs
-/// `{"error": {"code": 403, "message": "...", "status": "PERMISSION_DENIED"}}`. Neither echoes
-/// the tokens sent; anything else is not shown at all.
-pub fn error_summary(body: &str) -> String {
+/// `{"error": {"code": 403, "message": "...", "status": "PERMISSION_DENIED"}}`; anything else
+/// is not shown at all. Google's answers do not quote the credentials of the request, but a
+/// proxy or a careless endpoint (a key file's `token_uri` can be anything) may: every secret
+/// in `sent` is redacted, before the cut to 300 characters could leave part of one.
+pub fn error_summary(body: &str, sent: &[&Secret<String>]) -> String {
     let Ok(value) = serde_json::from_str::<Value>(body) else {
         return String::new();
     };
@@ -146,6 +148,9 @@ pub fn error_summary(body: &str) -> String {
         }
         _ => return String::new(),
     };
+    let text = sent
+        .iter()
+        .fold(text, |text, secret| secret.redact_from(&text));
     let clean: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -289,20 +294,46 @@ mod tests {
     #[test]
     fn google_error_bodies_are_summarised() {
         assert_eq!(
-            error_summary(r#"{"error":"invalid_grant","error_description":"bad\naudience"}"#),
+            error_summary(
+                r#"{"error":"invalid_grant","error_description":"bad\naudience"}"#,
+                &[]
+            ),
             " (invalid_grant: bad audience)"
         );
         assert_eq!(
             error_summary(
-                r#"{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}"#
+                r#"{"error":{"code":403,"message":"Permission denied","status":"PERMISSION_DENIED"}}"#,
+                &[]
             ),
             " (PERMISSION_DENIED: Permission denied)"
         );
-        assert_eq!(error_summary("<html>token=abc</html>"), "");
+        assert_eq!(error_summary("<html>token=abc</html>", &[]), "");
         assert_eq!(
-            error_summary(&format!(r#"{{"error":"{}"}}"#, "x".repeat(500))).len(),
+            error_summary(&format!(r#"{{"error":"{}"}}"#, "x".repeat(500)), &[]).len(),
             303
         );
+    }
+
+    #[test]
+    fn credentials_quoted_by_an_error_body_are_redacted() {
+        let token = Secret::new("eyJ.pod-token-0123456789".to_string());
+        let federated = Secret::new("ya29.federated-0123456789".to_string());
+        let body = json!({
+            "error": "invalid_grant",
+            "error_description": format!(
+                "bad subject_token {} (Bearer {})",
+                token.expose(),
+                federated.expose()
+            ),
+        });
+        assert_eq!(
+            error_summary(&body.to_string(), &[&token, &federated]),
+            " (invalid_grant: bad subject_token REDACTED (Bearer REDACTED))"
+        );
+        // Past the cut: redacted first, so no prefix of the secret survives it.
+        let body = json!({"error": format!("{}{}", "x".repeat(290), token.expose())});
+        let summary = error_summary(&body.to_string(), &[&token]);
+        assert!(summary.ends_with("xREDACTED)"), "{summary}");
     }
 
     #[test]
