@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use support::moto::{
     run_aws, run_aws_as, AwsEnv, EcrFake, Fault, FaultProxy, HungEndpoint, Moto, NodeKeys, Recorded,
 };
+use support::sweep::{assert_no_secret, plant, plant_basic_auth, secret_token};
 use support::{random_token, Ran, TempDir, PROVIDER_BIN};
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -42,7 +43,8 @@ fn pod_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> String
     .to_string()
 }
 
-/// A random 12-digit account id (never moto's default).
+/// A random 12-digit account id (never moto's default); the password moto issues for it is
+/// planted for the sweep.
 fn random_account() -> String {
     loop {
         let digits: String = support::random_bytes(12)
@@ -50,6 +52,7 @@ fn random_account() -> String {
             .map(|b| char::from(b'0' + b % 10))
             .collect();
         if digits != MOTO_DEFAULT_ACCOUNT && !digits.starts_with('0') {
+            support::moto::plant_moto_password(&digits);
             return digits;
         }
     }
@@ -75,16 +78,6 @@ fn only_auth(resp: &Value) -> (String, String, String) {
 
 fn ops(requests: &[Recorded]) -> Vec<String> {
     requests.iter().map(Recorded::operation).collect()
-}
-
-fn assert_no_secret(ran: &Ran, secrets: &[&str]) {
-    for s in secrets {
-        assert!(
-            !ran.stderr.contains(s),
-            "a secret leaked into stderr: {}",
-            ran.stderr
-        );
-    }
 }
 
 #[test]
@@ -252,12 +245,12 @@ impl PodSetup {
             env,
             keys,
             // Shaped like a JWT, unique per test.
-            token: format!(
+            token: plant(format!(
                 "eyJ{}.eyJ{}.{}",
                 random_token(20),
                 random_token(40),
                 random_token(30)
-            ),
+            )),
         }
     }
 
@@ -367,7 +360,11 @@ fn pod_token_without_any_role_uses_the_node_credentials() {
 #[test]
 fn sts_failure_names_the_role_and_never_the_token() {
     let moto = Moto::start();
-    let token = format!("eyJ{}.eyJ{}.sig", random_token(24), random_token(24));
+    let token = plant(format!(
+        "eyJ{}.eyJ{}.sig",
+        random_token(24),
+        random_token(24)
+    ));
     // A hostile STS that even echoes the token back: the provider must not repeat it.
     let proxy = FaultProxy::start(
         moto.port(),
@@ -492,7 +489,7 @@ fn a_hung_endpoint_fails_clearly_before_the_deadline() {
         "{}",
         ran.stderr
     );
-    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
+    assert_eq!(ran.quiet_lines().len(), 1, "{}", ran.stderr);
 }
 
 #[test]
@@ -583,7 +580,7 @@ fn credential_process_profiles_work_and_are_named() {
     let mut env = AwsEnv::new(None);
     env.endpoint("ECR", proxy.url());
     let key_id = format!("AKIA{}", random_token(16).to_uppercase());
-    let secret = random_token(40);
+    let secret = plant(random_token(40));
     let script = env.dir.join("creds.sh");
     std::fs::write(
         &script,
@@ -628,7 +625,11 @@ fn a_node_web_identity_token_file_is_a_link_of_the_chain() {
     let mut env = AwsEnv::new(None);
     env.endpoint("ECR", proxy.url())
         .endpoint("STS", proxy.url());
-    let token = format!("eyJ{}.eyJ{}.sig", random_token(20), random_token(30));
+    let token = plant(format!(
+        "eyJ{}.eyJ{}.sig",
+        random_token(20),
+        random_token(30)
+    ));
     let token_file = env.dir.join("token");
     std::fs::write(&token_file, &token).expect("write token");
     let arn = "arn:aws:iam::210987654321:role/node-puller";
@@ -672,15 +673,17 @@ fn no_credentials_at_all_is_a_clear_error() {
     // The failure contract: exit 1, nothing on stdout, one line naming backend and registry.
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
     assert_eq!(ran.stdout, "");
+    // One line at kubelet's default verbosity (the sweep runs it at --v=10).
+    let quiet = ran.quiet_lines();
+    assert_eq!(quiet.len(), 1, "{}", ran.stderr);
     assert!(
-        ran.stderr.starts_with(
+        quiet[0].starts_with(
             "cloud-credential-provider: error: ecr backend, registry \
              123456789012.dkr.ecr.us-east-1.amazonaws.com: no node AWS credentials"
         ),
         "{}",
         ran.stderr
     );
-    assert_eq!(ran.stderr.lines().count(), 1, "{}", ran.stderr);
 }
 
 #[test]
@@ -761,7 +764,9 @@ fn https_endpoints_are_trusted_through_ssl_cert_file_only() {
 }
 
 /// `tests/fakes/aws_fake.py` on a loopback port, serving IMDSv2 and ECR, with `--set` options;
-/// returns the process (killed on drop) and its URL.
+/// returns the process (killed on drop) and its URL. Every secret it hands out is planted for the
+/// secret sweep: the ECR passwords given as options, and the IMDS session token and the role's
+/// credentials, which are chosen here rather than left to the fake's chance.
 struct AwsFake {
     child: std::process::Child,
     url: String,
@@ -781,7 +786,16 @@ impl AwsFake {
             .arg(&ready)
             .arg("--log")
             .arg(&log);
-        for (k, v) in options {
+        let issued = [
+            ("imds_token", secret_token(43)),
+            ("aws_node_secret_key", secret_token(40)),
+            ("aws_node_session_token", secret_token(80)),
+        ];
+        let issued = issued.iter().map(|(k, v)| (*k, v.as_str()));
+        for (k, v) in issued.chain(options.iter().copied()) {
+            if k.ends_with("_password") {
+                plant_basic_auth("AWS", &plant(v));
+            }
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
         let child = cmd

@@ -18,7 +18,8 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use support::netns::{fakes_dir, venv_python, NetNs, TestCa};
 use support::registry::TestRegistry;
-use support::{random_token, run, write_private_file, Ran, TempDir, PROVIDER_BIN};
+use support::sweep::{plant, run_swept, secret_token};
+use support::{random_token, write_private_file, Ran, TempDir, PROVIDER_BIN};
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const REGISTRY: &str = "myacr.azurecr.io";
@@ -42,6 +43,11 @@ fn jwt(claims: Value) -> String {
         b64(&claims.to_string()),
         random_token(43)
     )
+}
+
+/// A pod's service-account token, planted for the secret sweep.
+fn pod_jwt(claims: Value) -> String {
+    plant(jwt(claims))
 }
 
 fn now() -> u64 {
@@ -95,6 +101,7 @@ impl Azure {
         ns.map_hosts("127.0.0.1", &names);
         let log = ns.logs().join("requests.jsonl");
         let refresh_exp = now() + REFRESH_LIFE;
+        // Both tokens the fakes issue are planted: no run may show them (support::sweep).
         let access_token = jwt(json!({
             "aud": "https://containerregistry.azure.net",
             "tid": TOKEN_TENANT,
@@ -102,7 +109,8 @@ impl Azure {
         }));
         // Compact: the test registry's htpasswd takes at most 256 bytes (real ACR refresh
         // tokens are longer, which only matters to that tool).
-        let refresh_token = jwt(json!({"jti": random_token(12), "exp": refresh_exp}));
+        let refresh_token = plant(jwt(json!({"jti": random_token(12), "exp": refresh_exp})));
+        let access_token = plant(access_token);
         let mut options: Vec<String> = vec![
             format!("access_token={access_token}"),
             format!("refresh_token={refresh_token}"),
@@ -179,13 +187,14 @@ impl Azure {
         link
     }
 
-    /// Runs the binary as `name` in the namespace, trusting only the test CA.
+    /// Runs the binary as `name` in the namespace, trusting only the test CA, swept for
+    /// secrets at `--v=10` (support::sweep).
     fn run_as(&self, name: &str, args: &[&str], stdin: &str) -> Ran {
         let mut cmd = self.ns.command(self.program(name));
         cmd.args(args);
         clean_env(&mut cmd);
         cmd.env("SSL_CERT_FILE", self.ca.ca());
-        run(cmd, stdin.as_bytes())
+        run_swept(cmd, stdin.as_bytes())
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Ran {
@@ -326,12 +335,14 @@ fn managed_identity_config(extra: Value) -> Value {
     c
 }
 
-/// Asserts the one-line failure: exit 1, nothing on stdout, stderr naming every `needle` and
-/// none of the `secrets`.
+/// Asserts the one-line failure: exit 1, nothing on stdout, one stderr line at kubelet's default
+/// verbosity (the swept run's `--v=10` decision lines aside) naming every `needle`, and none of
+/// the `secrets` anywhere.
 fn assert_failure(ran: &Ran, needles: &[&str], secrets: &[&str]) -> String {
     assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
     assert_eq!(ran.stdout, "", "{}", ran.describe());
-    let lines: Vec<&str> = ran.stderr.lines().collect();
+    support::sweep::assert_no_secret(ran, secrets);
+    let lines = ran.quiet_lines();
     assert_eq!(lines.len(), 1, "one stderr line: {:?}", ran.stderr);
     eprintln!("stderr: {}", lines[0]);
     for n in needles {
@@ -430,7 +441,7 @@ fn geo_replica_host_keeps_its_own_key() {
 #[test]
 fn custom_cloud_suffix_and_authority_from_azure_json() {
     let az = Azure::start(Fakes::default());
-    let secret = random_token(40);
+    let secret = secret_token(40);
     let config = az.azure_json(json!({
         "cloud": "AzureStackCloud",
         "tenantId": TENANT,
@@ -481,7 +492,7 @@ fn custom_cloud_suffix_and_authority_from_azure_json() {
 fn pod_identity_uses_the_service_account_token_as_client_assertion() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
-    let pod_token = jwt(
+    let pod_token = pod_jwt(
         json!({"aud": ["api://AKSIdentityBinding"], "sub": "system:serviceaccount:team:puller"}),
     );
     let pod_tenant = "11111111-2222-4333-8444-555555555555";
@@ -523,7 +534,7 @@ fn pod_identity_uses_the_service_account_token_as_client_assertion() {
 fn pod_identity_with_workload_identity_keys_and_the_config_tenant() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
-    let pod_token = jwt(json!({"sub": "system:serviceaccount:a:b"}));
+    let pod_token = pod_jwt(json!({"sub": "system:serviceaccount:a:b"}));
     let ran = az.run(
         &["--azure-config", config.to_str().unwrap()],
         &pod_request(
@@ -549,7 +560,7 @@ fn pod_identity_refused_by_entra_names_client_and_tenant_not_the_token() {
         ..Fakes::default()
     });
     let config = az.azure_json(managed_identity_config(json!({})));
-    let pod_token = jwt(json!({"sub": "system:serviceaccount:a:b"}));
+    let pod_token = pod_jwt(json!({"sub": "system:serviceaccount:a:b"}));
     let ran = az.run(
         &["--azure-config", config.to_str().unwrap()],
         &pod_request(
@@ -574,7 +585,7 @@ fn pod_identity_refused_by_entra_names_client_and_tenant_not_the_token() {
 #[test]
 fn service_principal_secret_is_answered_without_any_network_call() {
     let az = Azure::start(Fakes::default());
-    let secret = random_token(40);
+    let secret = secret_token(40);
     let config = az.azure_json(json!({
         "cloud": "AzurePublicCloud",
         "tenantId": TENANT,
@@ -600,7 +611,7 @@ fn service_principal_secret_is_answered_without_any_network_call() {
 #[test]
 fn service_principal_token_exchange_when_selected() {
     let az = Azure::start(Fakes::default());
-    let secret = random_token(40);
+    let secret = secret_token(40);
     let config = az.azure_json(json!({
         "tenantId": TENANT,
         "aadClientId": "sp-client-id",

@@ -6,7 +6,8 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{base64_encode, random_token, TempDir, PROVIDER_BIN as BIN};
+use support::sweep::{plant, run_swept, secret_token, VERBOSITY};
+use support::{base64_encode, TempDir, PROVIDER_BIN as BIN};
 
 const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const V1BETA1: &str = "credentialprovider.kubelet.k8s.io/v1beta1";
@@ -18,13 +19,38 @@ struct Run {
     stderr: String,
 }
 
+/// Whether `arg` sets the verbosity (`-v`, `-vv`, `--v=N`, `--v N`, `-v=N`, `--verbose`).
+fn is_verbosity_flag(arg: &str) -> bool {
+    let flag = arg.split_once('=').map_or(arg, |(f, _)| f);
+    flag == "--v" || flag == "--verbose" || (flag.len() > 1 && flag[1..].bytes().all(|b| b == b'v'))
+}
+
+/// Runs `bin` as asked, and once more at `--v=10` through the secret sweep (support::sweep):
+/// nothing planted may leak, and the loud run's warnings and error must be what a quiet run
+/// prints (its whole stderr), which is what lets the other tests read the failure contract off
+/// swept runs (`Ran::quiet_lines`).
 fn run_with(bin: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    let mut cmd = Command::new(bin);
-    // Nothing a cloud SDK could pick up from the developer's shell.
-    cmd.args(args)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    let ran = support::run(cmd, stdin);
+    let command = || {
+        let mut cmd = Command::new(bin);
+        // Nothing a cloud SDK could pick up from the developer's shell.
+        cmd.args(args)
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        cmd
+    };
+    let ran = support::run(command(), stdin);
+    let loud = run_swept(command(), stdin);
+    let quiet = if args.iter().any(|a| is_verbosity_flag(a)) {
+        ran.quiet_lines()
+    } else {
+        ran.stderr.lines().collect()
+    };
+    assert_eq!(
+        loud.quiet_lines(),
+        quiet,
+        "{args:?} at {VERBOSITY}: {}",
+        loud.stderr
+    );
     Run {
         code: ran.status.code().expect("exit code, not a signal"),
         stdout: ran.stdout,
@@ -69,13 +95,14 @@ fn write_file(dir: &TempDir, name: &str, text: &str, mode: u32) -> PathBuf {
     path
 }
 
-/// A random password so no test secret is written down.
+/// A random password so no test secret is written down; planted for the secret sweep.
 fn random_secret() -> String {
-    random_token(24)
+    secret_token(24)
 }
 
+/// Base64 of `user:password`, planted: it holds a password.
 fn b64(text: &str) -> String {
-    base64_encode(text.as_bytes())
+    plant(base64_encode(text.as_bytes()))
 }
 
 #[test]

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use support::registry::TestRegistry;
+use support::sweep::{plant, plant_basic_auth, run_provider};
 use support::{
-    base64_encode, kubelet_auth_key, kubelet_request, random_token, run_provider,
-    write_private_file, TempDir,
+    base64_encode, kubelet_auth_key, kubelet_request, random_token, write_private_file, TempDir,
 };
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -37,8 +37,11 @@ struct Setup {
 }
 
 impl Setup {
+    /// The password and the `auth` form of the credentials are planted (support::sweep).
     fn new(password: String) -> Setup {
         let user = format!("ci-{}", random_token(8).to_lowercase());
+        let password = plant(password);
+        plant_basic_auth(&user, &password);
         let registry = TestRegistry::start(&user, &password);
         registry.push_test_image(REPO);
         Setup {
@@ -58,7 +61,8 @@ impl Setup {
     }
 }
 
-/// Runs the provider with `--docker-config CONFIG` for `image`: asserts a clean protocol answer
+/// Runs the provider with `--docker-config CONFIG` for `image`, swept for secrets at `--v=10`
+/// (support::sweep): asserts a clean protocol answer
 /// (exit 0, exactly one JSON line on stdout, only known fields, kubelet's fixed values) and
 /// returns it parsed.
 fn ask(config: &Path, image: &str) -> Value {
@@ -189,7 +193,7 @@ fn other_port_or_host_gets_no_credentials() {
     // No registry needed: nothing may be served, whatever listens.
     let dir = TempDir::new("docker-config");
     let config = dir.join("config.json");
-    let auth = base64_encode(format!("someone:{}", random_token(16)).as_bytes());
+    let auth = plant_basic_auth("someone", &plant(random_token(16)));
     let file = json!({ "auths": { "127.0.0.1:5000": { "auth": auth } } });
     write_private_file(&config, file.to_string().as_bytes());
 

@@ -6,6 +6,10 @@
 //! Scaled for CI: `CCP_FLEET_NODES` nodes (default 200) start within 5 s against a bucket of
 //! 20/s with a burst of 40 (the real burst is 200; a smaller one makes the test harder). With
 //! 300 nodes this is the scenario the README's reliability figures come from.
+//!
+//! The runs must start together, so the test spawns them itself rather than through
+//! `support::sweep::run_swept`; each still runs at `--v=10` and its output is swept for the
+//! secrets the fake and the node keys planted.
 
 #![cfg(feature = "aws")]
 
@@ -15,7 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::moto::{AwsEnv, EcrFake, NodeKeys};
-use support::{random_token, PROVIDER_BIN};
+use support::sweep::{assert_swept, VERBOSITY};
+use support::{random_token, Ran, PROVIDER_BIN};
 
 const RATE: u32 = 20;
 const BURST: u32 = 40;
@@ -49,6 +54,7 @@ fn a_scaling_node_group_gets_credentials_through_throttling() {
             std::thread::sleep(wait);
         }
         let mut cmd = Command::new(PROVIDER_BIN);
+        cmd.arg(VERBOSITY);
         for (name, _) in std::env::vars_os() {
             let upper = name.to_string_lossy().to_ascii_uppercase();
             if upper.starts_with("AWS_") || upper.ends_with("_PROXY") {
@@ -82,11 +88,16 @@ fn a_scaling_node_group_gets_credentials_through_throttling() {
         let out = node.child.wait_with_output().expect("wait");
         let took = node.started.elapsed();
         slowest = slowest.max(took);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if out.status.success() && stdout.contains(&password) {
+        let ran = Ran {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        assert_swept(&ran);
+        if ran.status.success() && ran.stdout.contains(&password) {
             served += 1;
         } else {
-            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            failures.push(ran.stderr);
         }
     }
     let (calls, throttled) = fake.stats();

@@ -15,7 +15,8 @@ use google_common::{
     TOKEN_PATH,
 };
 use serde_json::{json, Value};
-use support::{base64_encode, kubelet_request, random_token, run, write_private_file, TempDir};
+use support::sweep::{assert_no_secret, plant, run_swept};
+use support::{base64_encode, kubelet_request, random_token, write_private_file, TempDir};
 
 const EMAIL: &str = "node-puller@proj.iam.gserviceaccount.com";
 
@@ -41,7 +42,7 @@ impl Node {
         let host = self.fake.host();
         let mut all = vec![("GCE_METADATA_HOST", host.as_str())];
         all.extend_from_slice(env);
-        run(
+        run_swept(
             provider(args, self.home.path(), &all),
             kubelet_request(API_V1, image).as_bytes(),
         )
@@ -117,7 +118,7 @@ fn drop_in_name_accepts_the_reference_arguments() {
             node.home.path(),
             &[("GCE_METADATA_HOST", &host)],
         );
-        let ran = run(
+        let ran = run_swept(
             cmd,
             kubelet_request(API_V1, "eu.gcr.io/proj/app").as_bytes(),
         );
@@ -200,13 +201,13 @@ fn no_metadata_request_when_the_request_does_not_need_one() {
         ][..],
         &["check", "nginx"][..],
     ] {
-        let ran = run(provider(args, node.home.path(), &env), b"");
+        let ran = run_swept(provider(args, node.home.path(), &env), b"");
         assert!(ran.status.success(), "{}", ran.describe());
     }
     assert_eq!(node.fake.requests(), Vec::<Value>::new());
 
     // Online, check shows the identity and expiry, never the token.
-    let ran = run(
+    let ran = run_swept(
         provider(
             &["check", "gcr.io/proj/app", "-o", "json"],
             node.home.path(),
@@ -242,7 +243,7 @@ fn an_absent_metadata_server_fails_fast_and_is_named() {
         .port();
     let host = format!("127.0.0.1:{port}");
     let started = Instant::now();
-    let ran = run(
+    let ran = run_swept(
         provider(&[], home.path(), &[("GCE_METADATA_HOST", &host)]),
         kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
     );
@@ -352,11 +353,13 @@ fn dockercfg_fake(config: &str, extra: &[(&str, &str)]) -> Node {
 
 #[test]
 fn dockercfg_attribute_padded_unpadded_and_auth_overriding_username() {
-    let padded = base64_encode(b"gcr-user:p1");
+    let padded = plant(base64_encode(b"gcr-user:p1"));
     assert!(padded.ends_with('='));
-    let unpadded = base64_encode(b"corp-user:pw:2")
-        .trim_end_matches('=')
-        .to_string();
+    let unpadded = plant(
+        base64_encode(b"corp-user:pw:2")
+            .trim_end_matches('=')
+            .to_string(),
+    );
     let config = json!({
         "gcr.io": {"auth": padded, "email": "a@b"},
         "https://registry.example:5000": {"auth": unpadded, "username": "x", "password": "y"},
@@ -392,6 +395,7 @@ fn dockercfg_attribute_padded_unpadded_and_auth_overriding_username() {
 
 #[test]
 fn bad_dockercfg_entries_are_errors_without_the_secret() {
+    plant("secretvalue");
     let node = dockercfg_fake(r#"{"gcr.io":{"auth":"!!!not-base64-secretvalue"}}"#, &[]);
     let ran = node.run(&["--authFlow=dockercfg"], "gcr.io/proj/app", &[]);
     assert_failed(
@@ -403,7 +407,8 @@ fn bad_dockercfg_entries_are_errors_without_the_secret() {
         ],
         &["secretvalue"],
     );
-    let no_colon = base64_encode(b"nocolonsecret");
+    let no_colon = plant(base64_encode(b"nocolonsecret"));
+    plant("nocolonsecret");
     let node = dockercfg_fake(&json!({"gcr.io": {"auth": no_colon}}).to_string(), &[]);
     let ran = node.run(&["--authFlow=dockercfg"], "gcr.io/proj/app", &[]);
     assert_failed(&ran, &["no colon"], &["nocolonsecret"]);
@@ -415,7 +420,7 @@ fn bad_dockercfg_entries_are_errors_without_the_secret() {
 
 #[test]
 fn dockercfg_url_is_fetched_over_http_without_the_metadata_header() {
-    let password = random_token(24);
+    let password = plant(random_token(24));
     let config = json!({"auths": {"gcr.io": {"username": "_json_key", "password": password}}});
     let node = dockercfg_fake(
         &config.to_string(),
@@ -447,6 +452,7 @@ fn dockercfg_url_refuses_other_schemes_and_hides_signed_queries() {
         // Only the attribute was read; nothing was fetched.
         assert_eq!(node.fake.requests().len(), 1);
     }
+    plant("SECRETSIG");
     let node = dockercfg_fake(
         "{}",
         &[("dockercfg_url", "http://{self}/missing?sig=SECRETSIG")],
@@ -500,6 +506,14 @@ fn a_key_file_wins_over_the_metadata_server() {
         &[email, "HTTP 400", "invalid_grant", "bad signature"],
         &["PRIVATE KEY"],
     );
+    // The signed assertion is a credential too; the fake's refusal quotes it, the error must not.
+    let requests = node.fake.requests();
+    let assertions: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| r["form"]["assertion"].as_str())
+        .collect();
+    assert_eq!(assertions.len(), 2, "{requests:?}");
+    assert_no_secret(&ran, &assertions);
     // A missing key file is an error, not a fallback to the metadata server.
     let ran = node.run(
         &[],

@@ -15,7 +15,8 @@ use google_common::{
     assert_failed, go_seconds, pod_request, response, GoogleNs, API_V1, TOKEN_PATH,
 };
 use serde_json::{json, Value};
-use support::{kubelet_request, random_token, run, write_private_file};
+use support::sweep::{plant, run_swept};
+use support::{kubelet_request, random_token, write_private_file};
 
 const IDP: &str =
     "https://container.googleapis.com/v1/projects/proj/locations/europe-west1/clusters/c1";
@@ -38,7 +39,8 @@ impl Tokens {
             node: format!("ya29.node-{}", random_token(30)),
             sts: format!("ya29.fed-{}", random_token(30)),
             iam: format!("ya29.gsa-{}", random_token(30)),
-            pod: format!("eyJ.pod-{}", random_token(60)),
+            // The fake's tokens are planted when it starts; the pod's is the test's own.
+            pod: plant(format!("eyJ.pod-{}", random_token(60))),
         }
     }
 
@@ -71,7 +73,7 @@ fn sts_body(audience: &str, pod: &str) -> Value {
 fn node_token_by_the_real_metadata_host_name() {
     let t = Tokens::new();
     let g = GoogleNs::start("gcp-node", &t.options());
-    let ran = run(
+    let ran = run_swept(
         g.provider(&[]),
         kubelet_request(API_V1, "asia-docker.pkg.dev/proj/repo/app").as_bytes(),
     );
@@ -98,7 +100,7 @@ fn gke_workload_identity_exchanges_the_pod_token_at_sts() {
         IDP,
         "--project-id=proj",
     ];
-    let ran = run(
+    let ran = run_swept(
         g.provider(&args),
         pod_request("gcr.io/proj/app", &t.pod, &[(ENABLE, "true")]).as_bytes(),
     );
@@ -121,7 +123,7 @@ fn gke_workload_identity_exchanges_the_pod_token_at_sts() {
     );
 
     // Not opted in ("True" is not "true"): the node's token, no STS call.
-    let ran = run(
+    let ran = run_swept(
         g.provider(&args),
         pod_request("gcr.io/proj/app", &t.pod, &[(ENABLE, "True")]).as_bytes(),
     );
@@ -135,7 +137,7 @@ fn impersonation_trades_the_federated_token_at_iam_credentials() {
     let mut options = t.options();
     options.push(("iam_expires_in", "1200"));
     let g = GoogleNs::start("gcp-imp", &options);
-    let ran = run(
+    let ran = run_swept(
         g.provider(&["--workload-identity-audience", POOL, "-v"]),
         pod_request("eu.gcr.io/proj/app", &t.pod, &[(IMPERSONATE, GSA)]).as_bytes(),
     );
@@ -174,7 +176,7 @@ fn an_opted_in_pod_whose_exchange_fails_never_gets_the_node_token() {
     let mut options = t.options();
     options.push(("sts_status", "400"));
     let g = GoogleNs::start("gcp-sts-400", &options);
-    let ran = run(
+    let ran = run_swept(
         g.provider(&["--identity-provider", IDP, "--project-id", "proj"]),
         pod_request("gcr.io/proj/app", &t.pod, &[(ENABLE, "true")]).as_bytes(),
     );
@@ -192,7 +194,7 @@ fn an_opted_in_pod_whose_exchange_fails_never_gets_the_node_token() {
     assert!(g.metadata_requests().is_empty(), "no fallback to the node");
 
     // Opted in, but kubelet sent no token (no tokenAttributes): an error too.
-    let ran = run(
+    let ran = run_swept(
         g.provider(&["--identity-provider", IDP, "--project-id", "proj"]),
         json!({
             "kind": "CredentialProviderRequest",
@@ -213,7 +215,7 @@ fn impersonation_refused_and_hung_sts_are_errors_before_the_deadline() {
     let mut options = t.options();
     options.push(("iam_status", "403"));
     let g = GoogleNs::start("gcp-iam-403", &options);
-    let ran = run(
+    let ran = run_swept(
         g.provider(&["--workload-identity-audience", POOL]),
         pod_request("gcr.io/proj/app", &t.pod, &[(IMPERSONATE, GSA)]).as_bytes(),
     );
@@ -233,7 +235,7 @@ fn impersonation_refused_and_hung_sts_are_errors_before_the_deadline() {
     options.push(("hang", "sts"));
     let g = GoogleNs::start("gcp-sts-hang", &options);
     let started = Instant::now();
-    let ran = run(
+    let ran = run_swept(
         g.provider(&["--workload-identity-audience", POOL, "--timeout=3s"]),
         pod_request("gcr.io/proj/app", &t.pod, &[]).as_bytes(),
     );
@@ -250,7 +252,7 @@ fn impersonation_refused_and_hung_sts_are_errors_before_the_deadline() {
 fn gcloud_user_credentials_are_the_last_resort_off_gce() {
     let t = Tokens::new();
     let adc_token = format!("ya29.user-{}", random_token(30));
-    let client_secret = random_token(24);
+    let client_secret = plant(random_token(24));
     let mut options = t.options();
     options.push(("adc_token", &adc_token));
     let g = GoogleNs::start("gcp-adc", &options);
@@ -262,7 +264,7 @@ fn gcloud_user_credentials_are_the_last_resort_off_gce() {
             "type": "authorized_user",
             "client_id": "test-client.apps.googleusercontent.com",
             "client_secret": client_secret,
-            "refresh_token": format!("1//refresh-{}", random_token(20)),
+            "refresh_token": plant(format!("1//refresh-{}", random_token(20))),
         })
         .to_string()
         .as_bytes(),
@@ -270,7 +272,7 @@ fn gcloud_user_credentials_are_the_last_resort_off_gce() {
     // Off GCE nothing answers for the metadata host: point it at a closed port.
     let mut cmd = g.provider(&["-v"]);
     cmd.env("GCE_METADATA_HOST", "127.0.0.1:9");
-    let ran = run(cmd, kubelet_request(API_V1, "gcr.io/proj/app").as_bytes());
+    let ran = run_swept(cmd, kubelet_request(API_V1, "gcr.io/proj/app").as_bytes());
     let r = response(&ran);
     assert_eq!(r["auth"], json!({"gcr.io": auth(&adc_token)}));
     assert!(ran.stderr.contains("gcloud"), "{}", ran.stderr);

@@ -10,7 +10,8 @@ mod support;
 
 use google_common::{provider, response, Fake, API_V1};
 use support::registry::TestRegistry;
-use support::{kubelet_request, random_token, run, write_private_file, TempDir};
+use support::sweep::run_swept;
+use support::{kubelet_request, random_token, write_private_file, TempDir};
 
 #[test]
 fn the_printed_token_pulls_from_a_real_registry() {
@@ -33,7 +34,7 @@ fn the_printed_token_pulls_from_a_real_registry() {
     );
     let config_text = config.display().to_string();
     let host = fake.host();
-    let ran = run(
+    let ran = run_swept(
         provider(
             &["--config", &config_text],
             dir.path(),

@@ -20,7 +20,8 @@ use std::process::Command;
 use google_common::{pod_request, response, GoogleNs};
 use serde_json::{json, Value};
 use support::netns::{fakes_dir, venv_python};
-use support::{random_token, require_tool, run, TempDir, PROVIDER_BIN};
+use support::sweep::{plant, run_swept};
+use support::{random_token, require_tool, TempDir, PROVIDER_BIN};
 
 const IDP: &str =
     "https://container.googleapis.com/v1/projects/proj/locations/europe-west1/clusters/c1";
@@ -62,7 +63,8 @@ fn minimal_root(ca: &Path, hosts: &str, resolv_conf: &str) -> TempDir {
 }
 
 /// Runs the binary chrooted into `root` (a new mount namespace) inside the fake's network
-/// namespace, with an environment that holds only the CA bundle's path.
+/// namespace, with an environment that holds only the CA bundle's path; swept for secrets at
+/// `--v=10` (support::sweep).
 fn run_in_root(g: &GoogleNs, root: &TempDir, token: &str) -> support::Ran {
     let mut cmd = g.ns.command("unshare");
     cmd.arg("--mount")
@@ -73,7 +75,7 @@ fn run_in_root(g: &GoogleNs, root: &TempDir, token: &str) -> support::Ran {
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("SSL_CERT_FILE", "/etc/ssl/ca.pem");
-    run(
+    run_swept(
         cmd,
         pod_request("gcr.io/proj/app", token, &[(ENABLE, "true")]).as_bytes(),
     )
@@ -95,7 +97,7 @@ fn assert_served(g: &GoogleNs, ran: &support::Ran, sts_token: &str, exchanges: u
 fn a_minimal_root_resolves_through_the_hosts_file_and_through_dns() {
     require_tool("unshare");
     let sts_token = format!("ya29.fed-{}", random_token(30));
-    let pod_token = format!("eyJ.pod-{}", random_token(40));
+    let pod_token = plant(format!("eyJ.pod-{}", random_token(40)));
     let mut g = GoogleNs::start("static", &[("sts_token", sts_token.as_str())]);
 
     // 1. /etc/hosts names the host; the nameserver (nothing listens yet) is never asked.

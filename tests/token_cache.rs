@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use google_common::{go_seconds, provider, response, Fake, API_V1, TOKEN_PATH};
 use serde_json::Value;
+use support::sweep::{assert_swept, run_swept, VERBOSITY};
 use support::{is_root, kubelet_request, random_token, run, TempDir};
 
 fn ask(fake_host: &str, home: &TempDir, cache: &std::path::Path, image: &str) -> support::Ran {
-    run(
+    run_swept(
         provider(
             &["--cache-dir", cache.to_str().expect("utf-8")],
             home.path(),
@@ -125,8 +126,10 @@ struct Started {
     spawned: Instant,
 }
 
+/// Swept like every provider run (support::sweep): at `--v=10`, checked in [`Started::finish`].
 fn start(cmd: Command) -> Started {
     let mut cmd = cmd;
+    cmd.arg(VERBOSITY);
     let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -171,14 +174,13 @@ impl Started {
         if let Some(mut err) = self.child.stderr.take() {
             err.read_to_string(&mut stderr).expect("stderr");
         }
-        (
-            support::Ran {
-                status,
-                stdout,
-                stderr,
-            },
-            ended,
-        )
+        let ran = support::Ran {
+            status,
+            stdout,
+            stderr,
+        };
+        assert_swept(&ran);
+        (ran, ended)
     }
 }
 
@@ -451,7 +453,7 @@ fn entries_that_are_not_ours_are_never_served_and_get_replaced() {
         let answer = response(&ran);
         assert_eq!(password(&answer, "gcr.io"), f.token, "{what}");
         assert_eq!(token_requests(&f.fake), before + 1, "{what}: fetched anew");
-        let warnings: Vec<&str> = ran.stderr.lines().collect();
+        let warnings = ran.quiet_lines();
         assert_eq!(warnings.len(), 1, "{what}: {}", ran.describe());
         assert!(warnings[0].contains(warning), "{what}: {}", ran.describe());
         assert!(!ran.stderr.contains(&planted_password));
@@ -512,7 +514,7 @@ fn a_cache_dir_others_control_is_refused_with_one_warning() {
         let before = listing(&f.cache);
         let ran = f.ask();
         assert_eq!(password(&response(&ran), "gcr.io"), f.token, "{what}");
-        let lines: Vec<&str> = ran.stderr.lines().collect();
+        let lines = ran.quiet_lines();
         assert_eq!(lines.len(), 1, "{what}: {}", ran.describe());
         assert!(
             lines[0].starts_with("cloud-credential-provider: warning: token cache: not using")
@@ -671,15 +673,17 @@ fn verbosity_and_timeout_do_not_change_the_cache_key() {
         &["--timeout=10s"],
         &["get-credentials"],
     ] {
+        // At the verbosity under test, not the sweep's; its output is still swept.
         let ran = run(
             cache_command(&fake, &home, &cache, extra),
             kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
         );
+        assert_swept(&ran);
         assert_eq!(password(&response(&ran), "gcr.io"), token, "{extra:?}");
     }
     assert_eq!(token_requests(&fake), 1, "one entry for every spelling");
     // A setting that changes the answer is another entry.
-    let ran = run(
+    let ran = run_swept(
         cache_command(&fake, &home, &cache, &["--gcr-fixed-keys"]),
         kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
     );
@@ -700,14 +704,18 @@ fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
             f.cache.to_str().expect("utf-8"),
         ];
         args.extend_from_slice(extra);
-        run(
+        // At the verbosity under test (the entry a --v=10 run stored is found at any), not
+        // the sweep's; its output is still swept.
+        let ran = run(
             provider(
                 &args,
                 f.home.path(),
                 &[("GCE_METADATA_HOST", &f.fake.host())],
             ),
             b"",
-        )
+        );
+        assert_swept(&ran);
+        ran
     };
     let state = |extra: &[&str]| -> Value {
         let ran = check(&[&["-o", "json"], extra].concat());
@@ -794,7 +802,7 @@ fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
 
     // A directory that does not exist is reported, not created.
     let missing = f.home.join("nowhere");
-    let ran = run(
+    let ran = run_swept(
         provider(
             &[
                 "check",
@@ -819,7 +827,7 @@ fn cache_cmd(f: &Filled, args: &[&str]) -> support::Ran {
     let mut all = vec!["cache"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--cache-dir", f.cache.to_str().expect("utf-8")]);
-    run(provider(&all, f.home.path(), &[]), b"")
+    run_swept(provider(&all, f.home.path(), &[]), b"")
 }
 
 fn json_of(ran: &support::Ran) -> Value {
@@ -923,7 +931,7 @@ fn cache_commands_refuse_a_directory_runs_refuse_and_create_none() {
         let ran = cache_cmd(&f, args);
         assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
         assert!(ran.stdout.is_empty(), "{}", ran.describe());
-        let lines: Vec<&str> = ran.stderr.lines().collect();
+        let lines = ran.quiet_lines();
         assert_eq!(lines.len(), 1, "{}", ran.describe());
         assert!(
             lines[0].starts_with("cloud-credential-provider: error: cache ")
@@ -942,7 +950,7 @@ fn cache_commands_refuse_a_directory_runs_refuse_and_create_none() {
         let mut all = vec!["cache"];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--cache-dir", missing.to_str().expect("utf-8")]);
-        let ran = run(provider(&all, f.home.path(), &[]), b"");
+        let ran = run_swept(provider(&all, f.home.path(), &[]), b"");
         assert!(ran.status.success(), "{}", ran.describe());
         assert!(ran.stdout.contains("does not exist"), "{}", ran.stdout);
     }

@@ -19,7 +19,10 @@ Options (`--set KEY=VALUE`): aws_role, aws_node_key_id, aws_pod_key_id, aws_node
 aws_pod_password, aws_web_identity_token, aws_expires_in (ECR token life, default 43200 s),
 aws_credentials_life (IMDS/STS credentials, default 21600 s); for failure tests: imds_fail (the
 first N token calls fail), imds_fail_status (their status, default 503), imds_token_delay
-(seconds before a token answer).
+(seconds before a token answer). The secrets it hands out are random unless set, so that a test
+can look for them in the binary's output: imds_token (the IMDSv2 session token),
+aws_node_secret_key and aws_node_session_token (IMDS credentials), aws_pod_secret_key and
+aws_pod_session_token (STS credentials).
 """
 
 import datetime
@@ -71,7 +74,7 @@ def imds(req):
         if call <= int(opt("imds_fail", "0")):
             return text_reply(int(opt("imds_fail_status", "503")), "Service Unavailable")
         time.sleep(float(opt("imds_token_delay", "0")))
-        token = secrets.token_urlsafe(32)
+        token = opt("imds_token") or secrets.token_urlsafe(32)
         with _lock:
             _imds_tokens.add(token)
         return text_reply(200, token, {TTL_HEADER: ttl})
@@ -88,8 +91,8 @@ def imds(req):
             "LastUpdated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Type": "AWS-HMAC",
             "AccessKeyId": opt("aws_node_key_id", "ASIANODE"),
-            "SecretAccessKey": secrets.token_urlsafe(30),
-            "Token": secrets.token_urlsafe(60),
+            "SecretAccessKey": opt("aws_node_secret_key") or secrets.token_urlsafe(30),
+            "Token": opt("aws_node_session_token") or secrets.token_urlsafe(60),
             "Expiration": expiration(),
         })
     return text_reply(404, "Not Found")
@@ -117,8 +120,8 @@ def sts(req):
       <AssumedRoleId>AROABENCHROLE:{escape(session)}</AssumedRoleId>
     </AssumedRoleUser>
     <Credentials>
-      <SessionToken>{secrets.token_urlsafe(60)}</SessionToken>
-      <SecretAccessKey>{secrets.token_urlsafe(30)}</SecretAccessKey>
+      <SessionToken>{escape(opt("aws_pod_session_token") or secrets.token_urlsafe(60))}</SessionToken>
+      <SecretAccessKey>{escape(opt("aws_pod_secret_key") or secrets.token_urlsafe(30))}</SecretAccessKey>
       <Expiration>{expiration()}</Expiration>
       <AccessKeyId>{escape(opt("aws_pod_key_id", "ASIAPOD"))}</AccessKeyId>
     </Credentials>

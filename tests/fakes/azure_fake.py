@@ -18,6 +18,8 @@ Options (`--set KEY=VALUE`):
   exchange       ok (default) | 401 | 403
   entra          ok (default) | 400 (AADSTS error)
 The exchange also answers 401 when the access token it gets is not the one this fake issued.
+Error answers quote the credential they were sent (client secret or assertion, access token), as
+a careless or hostile server may: the binary must never repeat it.
 Every request is logged (see fakehttp.py) so tests assert exactly what the binary sent.
 """
 
@@ -64,8 +66,9 @@ def entra(req):
     if opt("entra") == "400":
         return json_reply(400, {
             "error": "unauthorized_client",
-            "error_description": "AADSTS700016: Application with identifier '%s' was not found in the directory '%s'."
-            % (req.form.get("client_id", ""), parts[0]),
+            "error_description": "AADSTS700016: Application with identifier '%s' was not found in the directory '%s'. Credential: %s"
+            % (req.form.get("client_id", ""), parts[0],
+               req.form.get("client_assertion") or req.form.get("client_secret", "")),
             "error_codes": [700016],
         })
     return json_reply(200, {
@@ -95,7 +98,8 @@ def acr(req, host):
         mode = opt("exchange", "ok")
         if mode in ("401", "403") or req.form.get("access_token") != access_token():
             status = 403 if mode == "403" else 401
-            return json_reply(status, {"errors": [{"code": "UNAUTHORIZED", "message": "identity is not authorized for %s" % service}]})
+            return json_reply(status, {"errors": [{"code": "UNAUTHORIZED", "message": "identity is not authorized for %s (token %s)"
+                                                   % (service, req.form.get("access_token", ""))}]})
         return json_reply(200, {"refresh_token": opt("refresh_token", "")})
     return json_reply(404, {"errors": [{"code": "NOT_FOUND"}]})
 

@@ -15,6 +15,9 @@ metadata server and once with TLS on :443 for the HTTPS APIs, or once on a loopb
 - gcloud's user-credential refresh, POST /token with grant_type=refresh_token (form);
 - GET /dockercfg: the `.dockercfg` for the dockercfg-url flow.
 
+Error answers quote the credential they were sent (the pod's token, the federated token, the
+key's assertion), as a careless or hostile server may: the binary must never repeat it.
+
 Options (`--set KEY=VALUE`): token, expires_in, email, dockercfg_file, dockercfg_url,
 dockercfg_url may contain {self} (this fake's host:port),
 metadata_status (forced status of the token/email paths), metadata_fail=N:STATUS (the first N
@@ -107,7 +110,9 @@ def sts(req):
     if opt("sts_status"):
         return json_reply(
             int(opt("sts_status")),
-            {"error": "invalid_grant", "error_description": "The audience does not match."},
+            {"error": "invalid_grant",
+             "error_description": "The audience does not match for subject_token %s."
+             % ((req.json or {}).get("subject_token", ""),)},
         )
     return json_reply(
         200,
@@ -127,7 +132,8 @@ def iam(req):
         return json_reply(
             int(opt("iam_status")),
             {"error": {"code": int(opt("iam_status")),
-                       "message": "Permission 'iam.serviceAccounts.getAccessToken' denied",
+                       "message": "Permission 'iam.serviceAccounts.getAccessToken' denied to %s"
+                       % req.headers.get("authorization", ""),
                        "status": "PERMISSION_DENIED"}},
         )
     if req.headers.get("authorization") != "Bearer " + (opt("sts_token") or ""):
@@ -182,9 +188,11 @@ def oauth(req):
         return None
     if req.form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
         return json_reply(400, {"error": "unsupported_grant_type"})
-    problem = verify_assertion(req.form.get("assertion", ""))
+    assertion = req.form.get("assertion", "")
+    problem = verify_assertion(assertion)
     if problem:
-        return json_reply(400, {"error": "invalid_grant", "error_description": problem})
+        return json_reply(400, {"error": "invalid_grant",
+                                "error_description": "%s in assertion %s" % (problem, assertion)})
     return json_reply(
         200, {"access_token": opt("oauth_token"), "expires_in": 3599, "token_type": "Bearer"}
     )

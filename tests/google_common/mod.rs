@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::netns::{fakes_dir, venv_python, NetNs, TestCa};
+use crate::support::sweep::plant;
 use crate::support::{TempDir, PROVIDER_BIN};
 
 pub const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -33,6 +34,24 @@ pub const GOOGLE_ENV: [&str; 5] = [
     "SSL_CERT_FILE",
 ];
 
+/// Options of google_fake.py whose values are tokens it issues.
+const ISSUED_TOKENS: [&str; 5] = [
+    "token",
+    "sts_token",
+    "iam_token",
+    "oauth_token",
+    "adc_token",
+];
+
+/// Plants (support::sweep) every token the fake will issue with `options`.
+fn plant_issued(options: &[(&str, &str)]) {
+    for (k, v) in options {
+        if ISSUED_TOKENS.contains(k) {
+            plant(*v);
+        }
+    }
+}
+
 /// The fake on a loopback port of the test's own network (`scripts/test.sh`: loopback only).
 pub struct Fake {
     child: Child,
@@ -44,6 +63,7 @@ pub struct Fake {
 impl Fake {
     /// Starts the fake with `--set` options; waits until it listens.
     pub fn start(options: &[(&str, &str)]) -> Fake {
+        plant_issued(options);
         let dir = TempDir::new("google-fake");
         let ready = dir.join("ready");
         let log = dir.join("requests.jsonl");
@@ -127,6 +147,7 @@ pub struct GoogleNs {
 
 impl GoogleNs {
     pub fn start(label: &str, options: &[(&str, &str)]) -> GoogleNs {
+        plant_issued(options);
         let ca = TestCa::new(&TLS_NAMES);
         let mut ns = NetNs::new(label);
         let mut names = vec!["metadata.google.internal"];
@@ -277,7 +298,8 @@ pub fn go_seconds(text: &str) -> u64 {
     total
 }
 
-/// Writes a service-account key file whose `token_uri` is `token_uri`.
+/// Writes a service-account key file whose `token_uri` is `token_uri`; its private key is
+/// planted for the secret sweep (each line of the PEM body).
 pub fn key_file(path: &Path, token_uri: &str, email: &str) {
     let status = Command::new(venv_python())
         .arg(fakes_dir().join("google_keyfile.py"))
@@ -286,4 +308,10 @@ pub fn key_file(path: &Path, token_uri: &str, email: &str) {
         .status()
         .expect("google_keyfile.py");
     assert!(status.success(), "google_keyfile.py failed");
+    let key: Value = serde_json::from_str(&fs::read_to_string(path).expect("read key file"))
+        .expect("key file is JSON");
+    let pem = key["private_key"].as_str().expect("private_key");
+    for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+        plant(line);
+    }
 }

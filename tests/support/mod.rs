@@ -7,7 +7,9 @@
 //!   skips it) and says how to install it;
 //! - [`run`], [`run_provider`]: run a process with piped input and a time limit;
 //! - [`registry`]: a real OCI registry on loopback with Basic auth;
-//! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment.
+//! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment;
+//! - [`sweep`]: the secret sweep every backend scenario's provider runs go through (`--v=10`,
+//!   no planted or issued secret in stderr, nor on stdout of a failed run).
 //!
 //! Run the suite with `scripts/test.sh`: it keeps the tests off every network but loopback.
 #![allow(dead_code)]
@@ -15,6 +17,7 @@
 pub mod moto;
 pub mod netns;
 pub mod registry;
+pub mod sweep;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -166,6 +169,18 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// The stderr lines a run at kubelet's default verbosity prints: warnings and the error.
+    /// A swept run ([`sweep::run_swept`], `--v=10`) has its decision lines in between.
+    pub fn quiet_lines(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| {
+                l.starts_with("cloud-credential-provider: error: ")
+                    || l.starts_with("cloud-credential-provider: warning: ")
+            })
+            .collect()
+    }
+
     /// One line for assertion messages.
     pub fn describe(&self) -> String {
         format!(

@@ -10,7 +10,8 @@
 //!   expiry (moto has neither).
 //! - [`FaultProxy`]: an HTTP/1.1 proxy in front of either that records every request (target,
 //!   SigV4 scope, body) and answers the first requests with scripted faults (throttling, 5xx,
-//!   silence) before passing the rest through.
+//!   silence) before passing the rest through; it plants the temporary credentials STS answers
+//!   through it (moto makes them up) for the secret sweep.
 //! - [`HungEndpoint`]: accepts connections and never answers.
 //! - [`run_aws`]: runs the provider with every `AWS_*` and proxy variable of the test process
 //!   removed, no profile files, IMDS disabled, and the given variables.
@@ -25,7 +26,15 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::sweep::{plant, plant_basic_auth, run_swept, Planted};
 use super::{random_token, run, Ran, TempDir, PROVIDER_BIN};
+
+/// Plants (see [`super::sweep`]) the ECR password moto issues for `account`, and its token.
+pub fn plant_moto_password(account: &str) -> String {
+    let password = plant(format!("{account}-auth-token"));
+    plant_basic_auth("AWS", &password);
+    password
+}
 
 /// How long moto or the fake may take to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -98,6 +107,8 @@ impl Moto {
     }
 
     fn start_with(extra: &[&str]) -> Moto {
+        // The account moto answers for callers whose keys it did not create.
+        plant_moto_password("123456789012");
         let bin = venv_bin("moto_server");
         for _ in 0..5 {
             let port = free_port();
@@ -173,6 +184,8 @@ impl EcrFake {
     }
 
     fn spawn(password: &str, expires_in: Duration, throttle: Option<(u32, u32)>) -> EcrFake {
+        plant(password);
+        plant_basic_auth("AWS", password);
         let python = venv_bin("python");
         let script = repo_root().join("tests/fakes/aws_ecr_fake.py");
         let mut cmd = Command::new(python);
@@ -380,11 +393,16 @@ impl FaultProxy {
         let seen: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (seen2, held2) = (seen.clone(), held.clone());
+        // The proxy's threads plant into the secrets of the test that started it.
+        let planted = Planted::here();
         thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let (seen, held, faults) = (seen2.clone(), held2.clone(), faults.clone());
-                thread::spawn(move || serve_one(stream, upstream_port, &seen, &held, &faults));
+                let planted = planted.clone();
+                thread::spawn(move || {
+                    serve_one(stream, upstream_port, &seen, &held, &faults, &planted)
+                });
             }
         });
         FaultProxy { port, seen, held }
@@ -414,6 +432,7 @@ fn serve_one(
     seen: &Mutex<Vec<Recorded>>,
     held: &Mutex<Vec<TcpStream>>,
     faults: &[Fault],
+    planted: &Planted,
 ) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
     let Some((head, body)) = read_message(&mut client) else {
@@ -483,9 +502,33 @@ fn serve_one(
             }
             let mut response = Vec::new();
             let _ = upstream.read_to_end(&mut response);
+            // Planted before the client can read the answer, so before the run can end.
+            for secret in issued_credentials(&String::from_utf8_lossy(&response)) {
+                planted.plant(secret);
+            }
             let _ = client.write_all(&with_connection_close(&response));
         }
     }
+}
+
+/// The secret parts of temporary credentials in an STS answer (`AssumeRoleWithWebIdentity`,
+/// XML): the secret access key and the session token.
+fn issued_credentials(answer: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for element in ["SecretAccessKey", "SessionToken"] {
+        let (open, close) = (format!("<{element}>"), format!("</{element}>"));
+        let mut rest = answer;
+        while let Some(start) = rest.find(&open) {
+            let value = &rest[start + open.len()..];
+            let Some(end) = value.find(&close) else { break };
+            let value = value[..end].trim();
+            if !value.is_empty() {
+                found.push(value.to_string());
+            }
+            rest = &value[end..];
+        }
+    }
+    found
 }
 
 /// Reads one HTTP/1.1 message head and its `Content-Length` body.
@@ -592,7 +635,7 @@ impl NodeKeys {
     pub fn random() -> NodeKeys {
         NodeKeys {
             access_key_id: format!("AKIA{}", random_token(16).to_uppercase()),
-            secret_access_key: random_token(40),
+            secret_access_key: plant(random_token(40)),
         }
     }
 }
@@ -653,7 +696,7 @@ impl AwsEnv {
 }
 
 /// Runs the provider (or `program`, a symlink to it) with `env` only, as described on
-/// [`AwsEnv`].
+/// [`AwsEnv`], swept for secrets at `--v=10` ([`super::sweep`]).
 pub fn run_aws_as(program: &Path, args: &[&str], stdin: &str, env: &AwsEnv) -> Ran {
     let mut cmd = Command::new(program);
     for (name, _) in std::env::vars_os() {
@@ -670,7 +713,7 @@ pub fn run_aws_as(program: &Path, args: &[&str], stdin: &str, env: &AwsEnv) -> R
     for (k, v) in &env.vars {
         cmd.env(k, v);
     }
-    run(cmd, stdin.as_bytes())
+    run_swept(cmd, stdin.as_bytes())
 }
 
 /// [`run_aws_as`] with the provider binary under its own name.
