@@ -698,7 +698,9 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn go_quote(s: &str) -> String {
+/// Go's `strconv.Quote` (`%q`): the one place this crate quotes values the way kubelet's
+/// messages do, so a message here reads like the line in the kubelet log.
+pub fn go_quote(s: &str) -> String {
     go_quote_bytes(s.as_bytes())
 }
 
@@ -1244,6 +1246,10 @@ mod tests {
         assert_eq!(go_quote("\x01\t\u{7f}"), r#""\x01\t\x7f""#);
         assert_eq!(go_quote("é\u{200b}"), "\"é\\u200b\"");
         assert_eq!(go_quote_bytes(&[0xe2, 0x82]), r#""\xe2\x82""#);
+        assert_eq!(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(go_quote("tab\there\n"), "\"tab\\there\\n\"");
+        assert_eq!(go_quote("\u{1}"), "\"\\x01\"");
+        assert_eq!(go_quote("µs"), "\"µs\"");
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! kubernetes-sigs/kind#4185) or never reach the right registry (a pattern without the port,
 //! nutanix CAREN PR #724). So the report has two tiers:
 //!
-//! - **errors** — exactly what kubelet refuses: the loader's errors ([`crate::kubelet_config`])
-//!   and kubelet's `validateCredentialProviderConfig` rules, worded as kubelet words them so the
-//!   text matches the kubelet log, followed by where in which file the problem is;
+//! - **errors** — exactly what kubelet refuses: the loader's errors ([`crate::kubelet_config`]:
+//!   the file, the field and its line and column) and kubelet's `validateCredentialProviderConfig`
+//!   rules, worded as kubelet words them so the text matches the kubelet log, followed by where
+//!   in which file the problem is;
 //! - **warnings** — what kubelet accepts but can never work: dead patterns, port-less
 //!   patterns for hosts that always carry a port, a zero `defaultCacheDuration`, and, for
 //!   providers that run this binary, args it would refuse and annotation keys it never reads.
@@ -20,7 +21,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 
 use crate::annotations;
 use crate::cli;
@@ -28,10 +30,9 @@ use crate::duration::{format_go_nanos, parse_go_duration};
 use crate::error::Error;
 use crate::image::ImageRef;
 use crate::kubelet_config::{
-    self, go_quote, ConfigError, LoadReport, Provider, PROVIDER_API_VERSIONS,
-    PROVIDER_API_VERSION_V1,
+    self, ConfigError, Loaded, Provider, PROVIDER_API_VERSIONS, PROVIDER_API_VERSION_V1,
 };
-use crate::pattern::Pattern;
+use crate::pattern::{go_quote, Pattern};
 
 /// The feature gate that turns service-account token mode (and `tokenAttributes`) on.
 pub const SA_TOKEN_FEATURE_GATE: &str = "KubeletServiceAccountTokenForCredentialProviders";
@@ -69,33 +70,15 @@ pub fn kubelet_field_errors(providers: &[Provider], sa_token_gate: bool) -> Vec<
             })
         };
         let name = &provider.name;
-        if name.contains('/') {
-            push(invalid(
-                "providers.name",
-                &go_quote(name),
-                "provider name cannot contain '/'",
-            ));
-        }
-        if name.contains(' ') {
-            push(invalid(
-                "providers.name",
-                &go_quote(name),
-                "provider name cannot contain spaces",
-            ));
-        }
-        if name == "." {
-            push(invalid(
-                "providers.name",
-                &go_quote(name),
-                "provider name cannot be '.'",
-            ));
-        }
-        if name == ".." {
-            push(invalid(
-                "providers.name",
-                &go_quote(name),
-                "provider name cannot be '..'",
-            ));
+        for (broken, why) in [
+            (name.contains('/'), "provider name cannot contain '/'"),
+            (name.contains(' '), "provider name cannot contain spaces"),
+            (name == ".", "provider name cannot be '.'"),
+            (name == "..", "provider name cannot be '..'"),
+        ] {
+            if broken {
+                push(invalid("providers.name", &go_quote(name), why));
+            }
         }
         if !seen_names.insert(name.as_str()) {
             push(format!(
@@ -368,8 +351,9 @@ fn is_dns1123_subdomain(s: &str) -> bool {
     })
 }
 
-/// How one `--image` fares against the config.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How one `--image` fares against the config (an entry of `--output json`'s `images`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ImageResult {
     /// The image as the user wrote it.
     pub image: String,
@@ -385,7 +369,7 @@ pub struct ImageResult {
 }
 
 /// A provider pattern that matches an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageMatch {
     /// Provider name.
     pub provider: String,
@@ -409,7 +393,8 @@ pub struct Report {
     /// Providers decoded (across all files).
     pub provider_count: usize,
     /// The error kubelet would log before exiting (`"Failed to register CRI auth plugins"
-    /// err=…`), or `None` when it would start.
+    /// err=…`), or `None` when it would start. Validation errors are in kubelet's words; a
+    /// file that does not decode is described in this reader's (same file, same field).
     pub kubelet_error: Option<String>,
     /// One summary line per file (or for the path when no file could be listed).
     file_lines: Vec<String>,
@@ -473,22 +458,6 @@ impl Report {
 
     /// The same report as one JSON object (pretty-printed, trailing newline).
     pub fn render_json(&self) -> String {
-        let images: Vec<Value> = self
-            .image_results
-            .iter()
-            .map(|r| {
-                json!({
-                    "image": r.image,
-                    "kubeletImage": r.kubelet_image,
-                    "error": r.error,
-                    "matches": r.matches.iter().map(|m| json!({
-                        "provider": m.provider,
-                        "pattern": m.pattern,
-                    })).collect::<Vec<_>>(),
-                    "hints": r.hints,
-                })
-            })
-            .collect();
         let value = json!({
             "ok": self.is_ok(),
             "files": self.files.iter().map(|f| f.to_string_lossy().into_owned()).collect::<Vec<_>>(),
@@ -497,7 +466,7 @@ impl Report {
             "warnings": self.warnings,
             "notes": self.notes,
             "kubeletError": self.kubelet_error,
-            "images": images,
+            "images": self.image_results,
         });
         // `{:#}` pretty-prints a Value and cannot fail, unlike to_string_pretty's Result.
         format!("{value:#}\n")
@@ -543,42 +512,34 @@ fn image_line(result: &ImageResult) -> String {
 /// regular file, over a size cap, nested or aliased beyond [`crate::parse_limits`]): then there
 /// is no verdict to report — kubelet might block on it, or accept what this reader refuses.
 pub fn validate_path(path: &Path, images: &[String]) -> Result<Report, Error> {
-    let loaded = kubelet_config::load_all(path);
-    if let Some(refused) = loaded
-        .errors
+    let Loaded {
+        files,
+        providers,
+        errors: load_errors,
+    } = kubelet_config::load(path);
+    if let Some(refused) = load_errors
         .iter()
         .find(|e| matches!(e, ConfigError::Refused { .. }))
     {
         return Err(Error::Config(refused.to_string()));
     }
-    let is_dir = path.is_dir();
-    Ok(build_report(path, is_dir, loaded, images))
-}
-
-fn build_report(path: &Path, is_dir: bool, loaded: LoadReport, images: &[String]) -> Report {
-    let LoadReport {
-        config,
-        errors: load_errors,
-    } = loaded;
-    let providers = &config.providers;
-    let index_in_file = indices_in_files(providers);
     let at = |i: usize| -> String {
         let p = &providers[i];
         format!(
             "providers[{}] {} in {}",
-            index_in_file[i],
+            p.index,
             go_quote(&p.name),
             p.source.to_string_lossy()
         )
     };
 
     let mut report = Report {
-        files: config.files.clone(),
+        file_lines: file_lines(path, &files, &providers, &load_errors),
+        files,
         provider_count: providers.len(),
         ..Report::default()
     };
-    report.file_lines = file_lines(path, &config.files, providers, &load_errors);
-    if is_dir {
+    if path.is_dir() {
         report.notes.push(
             "a directory here needs kubelet 1.34 or newer; older kubelets fail to read it".into(),
         );
@@ -593,40 +554,25 @@ fn build_report(path: &Path, is_dir: bool, loaded: LoadReport, images: &[String]
     }
 
     // Loader errors: kubelet stops at the first, we show them all.
-    let mut duplicate_names = HashSet::new();
     for error in &load_errors {
         match error {
-            ConfigError::DuplicateName {
-                name,
-                first,
-                second,
-            } => {
-                duplicate_names.insert(name.clone());
-                report.errors.push(format!(
-                    "{error} (providers[{}] in {}, first defined at providers[{}] in {})",
-                    second.1,
-                    second.0.to_string_lossy(),
-                    first.1,
-                    first.0.to_string_lossy()
-                ));
-            }
+            ConfigError::DuplicateName { first, second, .. } => report.errors.push(format!(
+                "{error} (providers[{}] in {}, first defined at providers[{}] in {})",
+                second.1,
+                second.0.to_string_lossy(),
+                first.1,
+                first.0.to_string_lossy()
+            )),
             other => report.errors.push(other.to_string()),
         }
     }
 
     // Validation rules. With a file that failed to decode, "no providers" is a consequence,
-    // not a finding; repeated names were already reported the way kubelet reports them.
-    let field_errors: Vec<FieldError> = kubelet_field_errors(providers, true)
+    // not a finding; every repeated name was already reported the way kubelet reports it.
+    let field_errors: Vec<FieldError> = kubelet_field_errors(&providers, true)
         .into_iter()
         .filter(|e| e.provider.is_some() || load_errors.is_empty())
-        .filter(|e| match e.provider {
-            Some(i) => {
-                let name = &providers[i].name;
-                !(duplicate_names.contains(name)
-                    && e.message == format!("providers.name: Duplicate value: {}", go_quote(name)))
-            }
-            None => true,
-        })
+        .filter(|e| !e.message.starts_with("providers.name: Duplicate value: "))
         .collect();
     for e in &field_errors {
         match e.provider {
@@ -669,9 +615,9 @@ fn build_report(path: &Path, is_dir: bool, loaded: LoadReport, images: &[String]
 
     report.image_results = images
         .iter()
-        .map(|image| match_image(image, providers))
+        .map(|image| match_image(image, &providers))
         .collect();
-    report
+    Ok(report)
 }
 
 /// Go's `utilerrors.Aggregate` text: one message as is, several deduplicated in `[a, b]`.
@@ -682,26 +628,6 @@ fn aggregate<'a>(messages: impl Iterator<Item = &'a str>) -> String {
         [one] => (*one).to_string(),
         many => format!("[{}]", many.join(", ")),
     }
-}
-
-/// Each provider's position within its own file, for `providers[i]` locators.
-fn indices_in_files(providers: &[Provider]) -> Vec<usize> {
-    let mut counts: Vec<(&Path, usize)> = Vec::new();
-    providers
-        .iter()
-        .map(
-            |p| match counts.iter_mut().find(|(f, _)| *f == p.source.as_path()) {
-                Some((_, n)) => {
-                    *n += 1;
-                    *n - 1
-                }
-                None => {
-                    counts.push((p.source.as_path(), 1));
-                    0
-                }
-            },
-        )
-        .collect()
 }
 
 fn file_lines(
@@ -717,9 +643,7 @@ fn file_lines(
         .iter()
         .map(|file| {
             let failed = errors.iter().any(|e| match e {
-                ConfigError::ReadFile { path, .. } | ConfigError::Decode { path, .. } => {
-                    path == file
-                }
+                ConfigError::File { path, .. } => path == file,
                 _ => false,
             });
             let shown = file.to_string_lossy();
@@ -948,6 +872,7 @@ fn port_fix(pattern: &Pattern, name: &str, image_port: Option<&str>) -> Option<S
 mod tests {
     use super::*;
     use crate::kubelet_config::{EnvVar, TokenAttributes};
+    use serde_json::Value;
 
     const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
     const V1ALPHA1: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
@@ -962,6 +887,7 @@ mod tests {
             env: vec![],
             token_attributes: None,
             source: PathBuf::from("/etc/kubernetes/cp.yaml"),
+            index: 0,
             config_api_version: "kubelet.config.k8s.io/v1".into(),
         }
     }
@@ -1412,7 +1338,7 @@ mod tests {
         assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
         assert!(report.errors[0].starts_with("error decoding config \""));
         assert!(report.errors[0].ends_with(
-            "\": strict decoding error: unknown field \"providers[0].tokenAttributes\""
+            "\": providers[0]: unknown field `tokenAttributes` in kubelet.config.k8s.io/v1beta1: only kubelet.config.k8s.io/v1 has it"
         ));
         assert!(report.render_text().contains(": not decoded\n"));
     }
@@ -1528,7 +1454,9 @@ mod tests {
             .replace("defaultCacheDuration: 10m", "defaultCacheDuration: 3600");
         let report = validate_text(&text, &[]);
         assert_eq!(report.errors.len(), 1);
-        assert!(report.errors[0].ends_with("json: cannot unmarshal number into Go struct field CredentialProvider.providers.defaultCacheDuration of type string"));
+        assert!(report.errors[0].ends_with(
+            "config.yaml\": providers[0].defaultCacheDuration: invalid type: integer `3600`, expected a Go duration string such as \"5m\" at line 6 column 25"
+        ));
     }
 
     // --- warnings -------------------------------------------------------------------------
@@ -1766,7 +1694,7 @@ mod tests {
         assert!(value["kubeletError"]
             .as_str()
             .unwrap()
-            .contains("no kind \"Nope\" is registered for version \"v1\""));
+            .contains("kind \"Nope\" in apiVersion \"v1\" is not a credential provider config"));
     }
 
     #[test]
@@ -1797,7 +1725,7 @@ mod tests {
         let report = validate_text(&text, &[]);
         assert_eq!(report.errors.len(), 1);
         assert!(report.errors[0].ends_with(
-            "json: cannot unmarshal bool into Go struct field ExecEnvVar.providers.env.value of type string"
+            "providers[0].env[0].value: kubelet's YAML 1.1 reader takes unquoted on as a boolean, not a string: quote it at line 10 column 12"
         ));
     }
 

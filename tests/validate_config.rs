@@ -194,7 +194,7 @@ fn configs_kubelet_refuses_fail_with_kubelet_messages() {
 
 #[test]
 fn token_attributes_are_refused_in_a_v1beta1_config() {
-    // P21: the strict decoder has no tokenAttributes field before v1.
+    // P21: kubelet's strict decoder has no tokenAttributes field before v1.
     let dir = TempDir::new("validate-p21");
     let path = write(
         &dir,
@@ -204,7 +204,9 @@ fn token_attributes_are_refused_in_a_v1beta1_config() {
     let (code, out) = validate(&[path.to_str().expect("utf-8")]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("unknown field \"providers[0].tokenAttributes\""),
+        out.contains(
+            "providers[0]: unknown field `tokenAttributes` in kubelet.config.k8s.io/v1beta1"
+        ),
         "{out}"
     );
 }
