@@ -36,7 +36,7 @@
 //! | [`secret`] | the box secrets travel in, so they never reach a log |
 //! | [`check`] | the `check IMAGE` dry run (and what the token cache holds for it) |
 //! | [`cache_command`] | `cache list` / `cache purge`: the token cache for operators, no secrets shown |
-//! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` strictly, as kubelet does |
+//! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` as strictly as kubelet does (serde) |
 //! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
 //! | [`annotations`] | service-account annotation keys the backends read |
 //! | [`error`] | the error type; one line each, never a secret |

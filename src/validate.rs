@@ -156,17 +156,14 @@ pub fn kubelet_field_errors(providers: &[Provider], sa_token_gate: bool) -> Vec<
                     "{path}.requiredServiceAccountAnnotationKeys: Forbidden: requireServiceAccount cannot be false when requiredServiceAccountAnnotationKeys is set"
                 ));
             }
-            for message in annotation_key_errors(
-                &format!("{path}.requiredServiceAccountAnnotationKeys"),
-                &ta.required_service_account_annotation_keys,
-            ) {
-                push(message);
-            }
-            for message in annotation_key_errors(
-                &format!("{path}.optionalServiceAccountAnnotationKeys"),
-                &ta.optional_service_account_annotation_keys,
-            ) {
-                push(message);
+            for (list, keys) in [
+                ("required", &ta.required_service_account_annotation_keys),
+                ("optional", &ta.optional_service_account_annotation_keys),
+            ] {
+                let field = format!("{path}.{list}ServiceAccountAnnotationKeys");
+                annotation_key_errors(&field, keys)
+                    .into_iter()
+                    .for_each(&mut push);
             }
             let required: BTreeSet<&str> = ta
                 .required_service_account_annotation_keys
@@ -410,7 +407,7 @@ impl Report {
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         let mut line = |prefix: &str, text: &str| {
-            // Multi-line kubelet messages (YAML duplicate keys) stay readable: indent the rest.
+            // One finding per line even if a message quotes text with a line break.
             out.push_str(prefix);
             out.push_str(&text.replace('\n', "\n    "));
             out.push('\n');
@@ -811,12 +808,8 @@ fn match_image(image: &str, providers: &[Provider]) -> ImageResult {
         }
     };
     for provider in providers {
-        let patterns: Vec<(String, Pattern)> = provider
-            .match_images
-            .iter()
-            .filter_map(|t| Pattern::parse(t).ok().map(|p| (t.clone(), p)))
-            .collect();
-        if let Some((text, _)) = patterns.iter().find(|(_, p)| p.matches(&name)) {
+        let mut patterns = provider.match_images.iter();
+        if let Some(text) = patterns.find(|t| Pattern::parse(t).is_ok_and(|p| p.matches(&name))) {
             result.matches.push(ImageMatch {
                 provider: provider.name.clone(),
                 pattern: text.clone(),
@@ -824,7 +817,9 @@ fn match_image(image: &str, providers: &[Provider]) -> ImageResult {
         }
     }
     if result.matches.is_empty() {
-        let image_port = port_of(&name);
+        // The image's port as the matcher reads it.
+        let image = Pattern::parse(&name).ok();
+        let image_port = image.as_ref().and_then(Pattern::port);
         for provider in providers {
             for text in &provider.match_images {
                 let Ok(pattern) = Pattern::parse(text) else {
@@ -843,16 +838,6 @@ fn match_image(image: &str, providers: &[Provider]) -> ImageResult {
     }
     result.kubelet_image = Some(name);
     result
-}
-
-/// The port of the registry part of a normalised image name (`host:5000/x` → `5000`).
-fn port_of(name: &str) -> Option<&str> {
-    let domain = name.split('/').next().unwrap_or(name);
-    let after_bracket = domain.rfind(']').map(|i| &domain[i..]).unwrap_or(domain);
-    after_bracket
-        .rfind(':')
-        .map(|i| &after_bracket[i + 1..])
-        .filter(|p| !p.is_empty())
 }
 
 /// The same pattern with the image's port (or none), if that version matches the image.
