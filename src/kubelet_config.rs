@@ -13,12 +13,14 @@
 //! - `apiVersion` and `kind` are checked first, because kubelet picks the Go type from them;
 //! - then the file is decoded strictly into one [`Provider`] type for all three config
 //!   versions: unknown or case-mismatched field names, repeated keys and values of the wrong
-//!   type are errors, as in kubelet's strict decoder. The one difference between the versions,
+//!   type are errors, as in kubelet's strict decoder — types as kubelet's YAML 1.1 reader sees
+//!   them, so an unquoted `yes` is a boolean. The one difference between the versions,
 //!   `tokenAttributes` (v1 only), is checked after decoding.
 //!
-//! Messages come from serde: they name the field (YAML: its path, `providers[0].env[1]`) and the
-//! line and column. They do not copy the wording of Go's decoder; the rules kubelet applies
-//! after decoding, whose wording they do copy, live in [`crate::validate`].
+//! Messages come from serde and name the field and its line and column (YAML also the path,
+//! `providers[0].env[1].value`; a repeated key is placed at the start of its mapping). They do
+//! not copy the wording of Go's decoder; the rules kubelet applies after decoding, whose
+//! wording they do copy, live in [`crate::validate`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -38,10 +40,10 @@ use crate::parse_limits;
 use crate::pattern::go_quote;
 
 /// The only `kind` kubelet accepts in a credential provider config file.
-pub const CONFIG_KIND: &str = "CredentialProviderConfig";
+const CONFIG_KIND: &str = "CredentialProviderConfig";
 
 /// Config file `apiVersion`s kubelet can decode, newest first.
-pub const CONFIG_API_VERSIONS: &[&str] = &[
+const CONFIG_API_VERSIONS: &[&str] = &[
     CONFIG_API_VERSION_V1,
     "kubelet.config.k8s.io/v1beta1",
     "kubelet.config.k8s.io/v1alpha1",
@@ -159,6 +161,21 @@ struct TypeMeta {
     api_version: String,
     #[serde(default, deserialize_with = "text")]
     kind: String,
+}
+
+/// Which providers have a `tokenAttributes` key, even a `null` one: the v1beta1 and v1alpha1
+/// types have no such field, so kubelet's strict decoder refuses the key whatever its value.
+#[derive(Default, Deserialize)]
+struct TokenAttributesKeys {
+    #[serde(default, deserialize_with = "objects")]
+    providers: Vec<HasTokenAttributes>,
+}
+
+#[derive(Default, Deserialize)]
+struct HasTokenAttributes {
+    /// serde calls `present` only for a key that is there.
+    #[serde(default, rename = "tokenAttributes", deserialize_with = "present")]
+    token_attributes: bool,
 }
 
 /// Everything [`load`] found: the files kubelet reads, the providers of those that decoded,
@@ -360,11 +377,8 @@ pub fn decode(data: &[u8], source: &Path) -> Result<Vec<Provider>, String> {
     }
     let file: ConfigFile = parse(text, json)?;
     if meta.api_version != CONFIG_API_VERSION_V1 {
-        if let Some(i) = file
-            .providers
-            .iter()
-            .position(|p| p.token_attributes.is_some())
-        {
+        let keys: TokenAttributesKeys = parse(text, json)?;
+        if let Some(i) = keys.providers.iter().position(|p| p.token_attributes) {
             return Err(format!(
                 "providers[{i}]: unknown field `tokenAttributes` in {}: only {CONFIG_API_VERSION_V1} has it",
                 meta.api_version
@@ -579,6 +593,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Text::deserialize(d).map(|t| t.0)
 }
@@ -746,20 +764,27 @@ providers:
         assert_eq!(ta.optional_service_account_annotation_keys, vec!["a.io/b"]);
     }
 
-    // P21: tokenAttributes under v1beta1/v1alpha1 is an unknown field to kubelet.
+    // P21: tokenAttributes under v1beta1/v1alpha1 is an unknown field to kubelet, even null.
     #[test]
     fn p21_token_attributes_in_v1beta1_is_unknown_field() {
         for version in ["v1beta1", "v1alpha1"] {
-            let text = provider_yaml(
-                version,
-                "test",
-                "  tokenAttributes:\n    serviceAccountTokenAudience: audience\n",
-            );
-            assert_eq!(
-                decode_err(&text),
-                format!("providers[0]: unknown field `tokenAttributes` in kubelet.config.k8s.io/{version}: only kubelet.config.k8s.io/v1 has it")
-            );
+            for value in ["\n    serviceAccountTokenAudience: audience", " ~", " {}"] {
+                let text = provider_yaml(version, "test", &format!("  tokenAttributes:{value}\n"));
+                let text = format!("{text}- name: other\n  tokenAttributes:\n");
+                assert_eq!(
+                    decode_err(&text),
+                    format!("providers[0]: unknown field `tokenAttributes` in kubelet.config.k8s.io/{version}: only kubelet.config.k8s.io/v1 has it")
+                );
+            }
         }
+        let text = format!(
+            "{}- name: other\n  tokenAttributes:\n",
+            provider_yaml("v1beta1", "test", "")
+        );
+        assert!(decode_err(&text).starts_with("providers[1]: unknown field `tokenAttributes`"));
+        // In v1, null is no tokenAttributes at all.
+        let text = provider_yaml("v1", "test", "  tokenAttributes: ~\n");
+        assert_eq!(decode_str(&text).unwrap()[0].token_attributes, None);
     }
 
     #[test]
