@@ -17,10 +17,10 @@
 //!   them, so an unquoted `yes` is a boolean. The one difference between the versions,
 //!   `tokenAttributes` (v1 only), is checked after decoding.
 //!
-//! Messages come from serde and name the field and its line and column (YAML also the path,
-//! `providers[0].env[1].value`; a repeated key is placed at the start of its mapping). They do
-//! not copy the wording of Go's decoder; the rules kubelet applies after decoding, whose
-//! wording they do copy, live in [`crate::validate`].
+//! Messages come from serde: the field path (`providers[0].env[1].value`), what is wrong, and
+//! the line and column (a repeated key is placed at the start of its mapping). They do not copy
+//! the wording of Go's decoder; the rules kubelet applies after decoding, whose wording they do
+//! copy, live in [`crate::validate`].
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -416,7 +416,10 @@ fn within_parse_limits(data: &[u8]) -> Result<(), String> {
 /// An empty or `null` document decodes to `T::default()`.
 fn parse<T: DeserializeOwned + Default>(text: &str, json: bool) -> Result<T, String> {
     let decoded: Option<Object<T>> = if json {
-        serde_json::from_str(text).map_err(|e| e.to_string())?
+        serde_json::from_str(text).map_err(|e| match json_path_at(text, e.line(), e.column()) {
+            path if path.is_empty() => e.to_string(),
+            path => format!("{path}: {e}"),
+        })?
     } else {
         let Some(document) = serde_yaml_ng::Deserializer::from_str(text).next() else {
             return Ok(T::default());
@@ -427,6 +430,61 @@ fn parse<T: DeserializeOwned + Default>(text: &str, json: bool) -> Result<T, Str
         decoded.map_err(|e| e.to_string())?
     };
     Ok(decoded.map(|o| o.0).unwrap_or_default())
+}
+
+/// The field path at a 1-based line and column of JSON text, the way serde_yaml_ng prints
+/// it for YAML (`providers[0].env[1].value`; a key not yet followed by its `:` is left out, so
+/// an unknown field is reported on its object): serde_json says where, not in which field.
+/// Keys are shown as written, escapes included.
+fn json_path_at(text: &str, line: usize, column: usize) -> String {
+    /// An open object (its current key, and whether its value has begun) or array (index).
+    enum Open<'a> {
+        Object(Option<&'a str>, bool),
+        Array(usize),
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let end = (line_start + column).min(text.len());
+    let bytes = text.as_bytes();
+    let mut open: Vec<Open> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match (bytes[i], open.last_mut()) {
+            (b'"', top) => {
+                let start = i + 1;
+                i = start;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if let Some(Open::Object(key, false)) = top {
+                    *key = text.get(start..i);
+                }
+            }
+            (b':', Some(Open::Object(_, in_value))) => *in_value = true,
+            (b',', Some(Open::Object(key, in_value))) => (*key, *in_value) = (None, false),
+            (b',', Some(Open::Array(index))) => *index += 1,
+            (b'{', _) => open.push(Open::Object(None, false)),
+            (b'[', _) => open.push(Open::Array(0)),
+            (b'}' | b']', _) => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    for frame in &open {
+        match frame {
+            Open::Object(Some(key), true) if path.is_empty() => path.push_str(key),
+            Open::Object(Some(key), true) => path.push_str(&format!(".{key}")),
+            Open::Object(..) => {}
+            Open::Array(index) => path.push_str(&format!("[{index}]")),
+        }
+    }
+    path
 }
 
 // ---------------------------------------------------------------------------------------
@@ -810,7 +868,7 @@ providers:
         );
         assert!(decode_err(&text)
             .starts_with("providers[0].tokenAttributes: unknown field `cachetype`"));
-        // JSON: serde_json names the field and the place, not the path.
+        // JSON: the same path convention.
         let json = format!(
             r#"{JSON_HEAD}
             "providers":[{{"name":"a","unknownField":1,"matchImages":["x.io"],
@@ -818,12 +876,32 @@ providers:
         );
         let err = decode_err(&json);
         assert!(
-            err.starts_with("unknown field `unknownField`, expected one of"),
+            err.starts_with("providers[0]: unknown field `unknownField`, expected one of"),
             "{err}"
         );
         assert!(err.ends_with("at line 2 column 51"), "{err}");
         let json = format!(r#"{JSON_HEAD}"providers":[],"extra":1}}"#);
         assert!(decode_err(&json).starts_with("unknown field `extra`"));
+    }
+
+    #[test]
+    fn json_errors_name_the_field_path_like_yaml_errors() {
+        let json = format!(
+            r#"{JSON_HEAD}"providers":[{{"name":"a,\"}}[","args":["x"]}},
+            {{"name":"b","env":[{{"name":"c","value":"d"}},{{"name":"e","value":true}}]}}]}}"#
+        );
+        assert_eq!(
+            decode_err(&json),
+            "providers[1].env[1].value: invalid type: boolean `true`, expected a string at line 2 column 80"
+        );
+        let json = format!(
+            r#"{JSON_HEAD}"providers":[{{"name":"a"}},{{"tokenAttributes":{{"cacheType":1}}}}]}}"#
+        );
+        assert!(decode_err(&json).starts_with(
+            "providers[1].tokenAttributes.cacheType: invalid type: integer `1`, expected a string at line 1"
+        ));
+        assert_eq!(json_path_at("[1, 2", 1, 5), "[1]");
+        assert_eq!(json_path_at("", 3, 9), "");
     }
 
     #[test]
@@ -852,7 +930,7 @@ providers:
         );
         assert_eq!(
             decode_err(&json),
-            "duplicate field `name` at line 2 column 43"
+            "providers[0]: duplicate field `name` at line 2 column 43"
         );
     }
 
@@ -869,7 +947,7 @@ providers:
             "apiVersion":"credentialprovider.kubelet.k8s.io/v1"}}]}}"#
         );
         assert!(decode_err(&json).starts_with(
-            "invalid type: integer `3600`, expected a Go duration string such as \"5m\" at line 1"
+            "providers[0].defaultCacheDuration: invalid type: integer `3600`, expected a Go duration string such as \"5m\" at line 1"
         ));
     }
 
@@ -1132,7 +1210,7 @@ providers:
     fn json_syntax_error_says_where() {
         assert_eq!(
             decode_err("{\"kind\": "),
-            "EOF while parsing a value at line 1 column 9"
+            "kind: EOF while parsing a value at line 1 column 9"
         );
         assert!(decode_err(&format!("{JSON_HEAD}\"providers\":[]}} x"))
             .starts_with("trailing characters at line 1"));
