@@ -880,6 +880,8 @@ providers:
             "{err}"
         );
         assert!(err.ends_with("at line 2 column 51"), "{err}");
+        let json = format!(r#"{JSON_HEAD}"providers":[{{"name":"a","Args":[]}}]}}"#);
+        assert!(decode_err(&json).starts_with("providers[0]: unknown field `Args`"));
         let json = format!(r#"{JSON_HEAD}"providers":[],"extra":1}}"#);
         assert!(decode_err(&json).starts_with("unknown field `extra`"));
     }
@@ -911,6 +913,9 @@ providers:
             decode_err(&text),
             "providers[0]: duplicate field `name` at line 4 column 3"
         );
+        // A bad first value is reported as such.
+        let text = provider_yaml("v1", "a", "").replace("- name: a\n", "- name: 5\n  name: a\n");
+        assert!(decode_err(&text).starts_with("providers[0].name: invalid type: integer `5`"));
         // Flow style too.
         let text = "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders:\n- {name: a, name: b, matchImages: [x.io], defaultCacheDuration: 1m, apiVersion: credentialprovider.kubelet.k8s.io/v1}\n";
         assert_eq!(
