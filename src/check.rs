@@ -12,9 +12,9 @@ use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
-use crate::backend::{BackendKind, Credentials, FetchContext};
+use crate::backend::{self, BackendKind, Credentials, FetchContext};
 use crate::deadline::Deadline;
-use crate::dispatch::{self, Settings};
+use crate::dispatch;
 use crate::duration::format_go_duration;
 use crate::error::{Error, Result};
 use crate::image::ImageRef;
@@ -22,6 +22,7 @@ use crate::lifetime::format_rfc3339;
 use crate::protocol::{ApiVersion, Request};
 use crate::secret::Secret;
 use crate::serve;
+use crate::settings::Settings;
 use crate::token_cache::{key_env, CacheKey, Freshness, Inspection, TokenCache};
 
 /// What `check` was asked.
@@ -53,7 +54,8 @@ pub struct Outcome {
 pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> Result<Outcome> {
     let image = ImageRef::parse(&options.image).map_err(|e| Error::Usage(format!("check: {e}")))?;
     let route = dispatch::route(&image, settings)?;
-    let facts = route.backend.describe();
+    let backend = backend::build(route.target, settings);
+    let facts = backend.describe();
     // The same request kubelet would send for this image (v1), with the pod's token and
     // annotations when the operator supplied them.
     let request = Request {
@@ -66,11 +68,11 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
     let cache = settings
         .cache_dir
         .as_deref()
-        .map(|dir| cache_report(dir, route.backend.kind(), &image, &request, settings));
+        .map(|dir| cache_report(dir, backend.kind(), &image, &request, settings));
     let fetched = if options.offline {
         None
     } else {
-        Some(route.backend.fetch(&FetchContext {
+        Some(backend.fetch(&FetchContext {
             image: &image,
             request: &request,
             deadline,
@@ -80,7 +82,7 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
     let mut report = Map::new();
     report.insert("image".into(), json!(image.name()));
     report.insert("registry".into(), json!(image.registry()));
-    report.insert("backend".into(), json!(route.backend.kind().as_str()));
+    report.insert("backend".into(), json!(backend.kind().as_str()));
     report.insert("reason".into(), json!(route.reason));
     let details: Map<String, Value> = facts
         .iter()

@@ -6,67 +6,32 @@
 //! the cloud registry grammar of [`crate::hosts`], and last "nobody", which answers with no
 //! credentials. Matching always uses kubelet's glob rules ([`crate::pattern`]), so what the
 //! router decides is what kubelet will apply to the `auth` keys it gets back.
+//!
+//! The router returns data only, a [`Route`]: which backend with which target, and why.
+//! [`crate::backend::build`] turns the target into a backend, so nothing here constructs one.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use crate::backend::acr::{self, AcrBackend, AzureSettings};
-use crate::backend::anonymous::Anonymous;
-use crate::backend::ecr::{EcrBackend, EcrTarget};
-use crate::backend::file::{find_matches, DockerConfig, FileBackend};
-use crate::backend::gcr::{GcrBackend, GcrTarget, GoogleSettings};
-use crate::backend::Backend;
+use crate::backend::acr;
+use crate::backend::ecr::EcrTarget;
+use crate::backend::file::{find_matches, DockerConfig};
+use crate::backend::gcr::GcrTarget;
+use crate::backend::Target;
 use crate::error::Result;
-use crate::hosts;
+use crate::hosts::{self, CloudRegistry};
 use crate::image::ImageRef;
-use crate::plugin_config::{PluginConfig, RuleTarget};
-
-/// Default of `--static-cache-duration`: how long kubelet may keep credentials that carry no
-/// expiry (Docker config files) and "no credentials" answers. Short enough that a rotated file
-/// or a newly added entry is picked up within minutes, long enough that a burst of pulls from
-/// one registry execs the plugin once.
-pub const DEFAULT_STATIC_CACHE: Duration = Duration::from_secs(300);
-
-/// The parts of the command line that decide routing.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `--docker-config` files, in order.
-    pub docker_configs: Vec<PathBuf>,
-    /// `--config` file with host rules.
-    pub plugin_config: Option<PathBuf>,
-    /// `--static-cache-duration`.
-    pub static_cache: Duration,
-    /// `--cache-dir`: where tokens are kept between runs ([`crate::token_cache`]).
-    pub cache_dir: Option<PathBuf>,
-    /// The Google backend's options (`--authFlow`, workload identity, `--gcr-fixed-keys`).
-    pub google: GoogleSettings,
-    /// azure.json, `--registry-mirror` and the other Azure options.
-    pub azure: AzureSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            docker_configs: Vec::new(),
-            plugin_config: None,
-            static_cache: DEFAULT_STATIC_CACHE,
-            cache_dir: None,
-            google: GoogleSettings::default(),
-            azure: AzureSettings::default(),
-        }
-    }
-}
+use crate::plugin_config::PluginConfig;
+use crate::settings::Settings;
 
 /// The router's decision.
+#[derive(Debug, Clone)]
 pub struct Route {
-    /// The backend that serves the image.
-    pub backend: Box<dyn Backend>,
+    /// Which backend serves the image, with what target.
+    pub target: Target,
     /// One sentence on why, for `check` and `-v`.
     pub reason: String,
 }
 
-/// Chooses the backend for `image`. Reads `--config` and the Docker config files (only as far
-/// as needed), never the network.
+/// Chooses the backend and target for `image`. Reads `--config` and the Docker config files
+/// (only as far as needed), never the network.
 pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
     let name = image.name();
 
@@ -79,30 +44,10 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 path.display(),
                 pattern.as_str()
             );
-            let backend: Box<dyn Backend> = match &rule.target {
-                RuleTarget::None => Box::new(Anonymous::new(settings.static_cache)),
-                RuleTarget::Gcr => Box::new(GcrBackend::new(
-                    GcrTarget::Rule,
-                    &settings.google,
-                    settings.static_cache,
-                )),
-                RuleTarget::Acr { registry } => {
-                    Box::new(AcrBackend::for_registry(registry, settings))
-                }
-                RuleTarget::Ecr {
-                    region,
-                    registry_id,
-                } => Box::new(EcrBackend {
-                    target: EcrTarget::PrivateRule {
-                        region: region.clone(),
-                        registry_id: registry_id.clone(),
-                    },
-                }),
-                RuleTarget::EcrPublic => Box::new(EcrBackend {
-                    target: EcrTarget::PublicRule,
-                }),
-            };
-            return Ok(Route { backend, reason });
+            return Ok(Route {
+                target: rule.target.clone(),
+                reason,
+            });
         }
     }
 
@@ -124,44 +69,33 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
                 first.raw_key
             );
             return Ok(Route {
-                backend: Box::new(FileBackend {
-                    matches,
-                    cache_for: settings.static_cache,
-                }),
+                target: Target::File { matches },
                 reason,
             });
         }
     }
 
-    if let Some((backend, reason)) = acr::route_mirror(image, settings) {
+    if let Some((target, reason)) = acr::route_mirror(image, &settings.azure) {
         return Ok(Route {
-            backend: Box::new(backend),
+            target: Target::Acr(target),
             reason,
         });
     }
 
     if let Some(registry) = hosts::classify(image.host()) {
         let reason = registry.reason();
-        let backend: Box<dyn Backend> = match registry {
-            hosts::CloudRegistry::EcrPrivate(h) => Box::new(EcrBackend {
-                target: EcrTarget::Private(h),
-            }),
-            hosts::CloudRegistry::EcrPublic(h) => Box::new(EcrBackend {
-                target: EcrTarget::Public(h),
-            }),
-            hosts::CloudRegistry::Acr(h) => Box::new(AcrBackend::for_host(&h, settings)),
-            hosts::CloudRegistry::Gcr(h) => Box::new(GcrBackend::new(
-                GcrTarget::Host(h),
-                &settings.google,
-                settings.static_cache,
-            )),
+        let target = match registry {
+            CloudRegistry::EcrPrivate(h) => Target::Ecr(EcrTarget::Private(h)),
+            CloudRegistry::EcrPublic(h) => Target::Ecr(EcrTarget::Public(h)),
+            CloudRegistry::Acr(h) => Target::Acr(acr::AcrTarget::registry(&h.host)),
+            CloudRegistry::Gcr(h) => Target::Gcr(GcrTarget::Host(h)),
         };
-        return Ok(Route { backend, reason });
+        return Ok(Route { target, reason });
     }
 
-    if let Some((backend, reason)) = acr::route_custom_suffix(image, settings) {
+    if let Some((target, reason)) = acr::route_custom_suffix(image, &settings.azure) {
         return Ok(Route {
-            backend: Box::new(backend),
+            target: Target::Acr(target),
             reason,
         });
     }
@@ -171,11 +105,7 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
     // a metadata call.
     if settings.google.flow.serves_any_host() {
         return Ok(Route {
-            backend: Box::new(GcrBackend::new(
-                GcrTarget::AnyHost,
-                &settings.google,
-                settings.static_cache,
-            )),
+            target: Target::Gcr(GcrTarget::AnyHost),
             reason: format!(
                 "--authFlow={} serves hosts nobody else claims from instance metadata",
                 settings.google.flow.as_str()
@@ -192,10 +122,7 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
         None => String::new(),
     };
     Ok(Route {
-        backend: Box::new(Anonymous {
-            cache_for: settings.static_cache,
-            missing_files,
-        }),
+        target: Target::Anonymous { missing_files },
         reason: format!(
             "no host rule, docker config entry or cloud registry claims {}{awaiting}",
             image.registry()
@@ -206,15 +133,15 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::BackendKind;
+    use crate::backend::{self, BackendKind};
     use crate::test_util::TempDir;
 
     fn route_for(image: &str, settings: &Settings) -> Route {
         route(&ImageRef::parse(image).unwrap(), settings).unwrap()
     }
 
-    fn cache_line(route: &Route) -> String {
-        let described = route.backend.describe();
+    fn cache_line(route: &Route, settings: &Settings) -> String {
+        let described = backend::build(route.target.clone(), settings).describe();
         let (_, cache) = described.iter().find(|(k, _)| *k == "cache").unwrap();
         cache.clone()
     }
@@ -228,8 +155,8 @@ mod tests {
             ..Settings::default()
         };
         let route = route_for("registry.example.com/app", &settings);
-        assert_eq!(route.backend.kind(), BackendKind::None);
-        assert!(cache_line(&route).starts_with("0s: docker config"));
+        assert_eq!(route.target.kind(), BackendKind::None);
+        assert!(cache_line(&route, &settings).starts_with("0s: docker config"));
         assert!(route.reason.ends_with(&format!(
             "(docker config {} does not exist yet)",
             missing.display()
@@ -239,7 +166,7 @@ mod tests {
         dir.write("config.json", r#"{"auths":{}}"#);
         let route = route_for("registry.example.com/app", &settings);
         assert_eq!(
-            cache_line(&route),
+            cache_line(&route, &settings),
             "kubelet remembers the empty answer for 5m0s per registry"
         );
     }
@@ -255,6 +182,6 @@ mod tests {
             "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app",
             &settings,
         );
-        assert_eq!(route.backend.kind(), BackendKind::Ecr);
+        assert_eq!(route.target.kind(), BackendKind::Ecr);
     }
 }

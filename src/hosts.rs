@@ -66,16 +66,6 @@ pub enum CloudRegistry {
 }
 
 impl CloudRegistry {
-    /// The backend name used in output: "ecr", "ecr-public", "acr", "gcr".
-    pub fn backend_name(&self) -> &'static str {
-        match self {
-            CloudRegistry::EcrPrivate(_) => "ecr",
-            CloudRegistry::EcrPublic(_) => "ecr-public",
-            CloudRegistry::Acr(_) => "acr",
-            CloudRegistry::Gcr(_) => "gcr",
-        }
-    }
-
     /// The host as it was given to [`classify`] (original case): the key to answer under.
     pub fn host(&self) -> &str {
         match self {
@@ -1233,7 +1223,7 @@ mod tests {
 
         let public = classify("Public.ECR.aws").expect("claimed");
         assert_eq!(public.host(), "Public.ECR.aws");
-        assert_eq!(public.backend_name(), "ecr-public");
+        assert!(matches!(public, CloudRegistry::EcrPublic(_)));
     }
 
     #[test]
@@ -1289,20 +1279,6 @@ mod tests {
             "\u{202E}oi.rcg",  // right-to-left override
             "\u{FFFD}",
         ]);
-    }
-
-    #[test]
-    fn backend_names() {
-        let names: Vec<&str> = [
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
-            "public.ecr.aws",
-            "myregistry.azurecr.io",
-            "gcr.io",
-        ]
-        .iter()
-        .map(|h| classify(h).map_or("none", |r| r.backend_name()))
-        .collect();
-        assert_eq!(names, ["ecr", "ecr-public", "acr", "gcr"]);
     }
 
     #[test]

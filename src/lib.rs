@@ -10,17 +10,19 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`cli`] | argument parsing, `--help`, exit codes, stdin/stdout |
+//! | [`app`] | the process: runs the parsed command, exit codes, stdin/stdout |
+//! | [`cli`] | argument parsing and `--help` |
 //! | [`serve`] | protocol mode: request → route → fetch → response |
 //! | [`protocol`] | the wire types kubelet reads and writes (all three apiVersions) |
 //! | [`image`] | normalising the `image` field as kubelet does (`nginx` → `docker.io/library/nginx`) |
 //! | [`pattern`] | kubelet's glob matching of hosts and paths — the one home of it |
-//! | [`dispatch`] | the router: host rules, docker config entries, cloud hosts, nobody |
+//! | [`settings`] | the parsed options that decide routing and build backends |
+//! | [`dispatch`] | the router: host rules, docker config entries, cloud hosts, nobody → a target, as data |
 //! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry |
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
 //! | [`local_file`] | reading every local file: regular files only, never blocking, size-capped |
 //! | [`parse_limits`] | nesting, YAML size and alias bounds checked before a parser runs |
-//! | [`backend`] | the backend trait and the backends (`file`, `none`, the clouds) |
+//! | [`backend`] | the backend trait, the one constructor from a target, and the backends (`file`, `none`, the clouds) |
 //! | [`backend::gcr`] | Google: metadata server, key files, workload identity, dockercfg flows |
 //! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirrors |
 //! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
@@ -45,6 +47,7 @@
 //! | [`build_info`] | what this build is (commit, clouds, crypto, linking), for `--version` |
 
 pub mod annotations;
+pub mod app;
 pub mod backend;
 pub mod build_info;
 pub mod cache_command;
@@ -70,6 +73,7 @@ pub mod retry;
 pub mod runtime;
 pub mod secret;
 pub mod serve;
+pub mod settings;
 #[cfg(test)]
 mod test_util;
 pub mod token_cache;

@@ -9,6 +9,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Default of `--static-cache-duration`: how long kubelet may keep credentials that carry no
+/// expiry (Docker config files) and "no credentials" answers. Short enough that a rotated file
+/// or a newly added entry is picked up within minutes, long enough that a burst of pulls from
+/// one registry execs the plugin once.
+pub const DEFAULT_STATIC_CACHE: Duration = Duration::from_secs(300);
+
 /// What a backend knows about how long its credentials stay valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifetime {

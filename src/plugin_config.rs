@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::backend::BackendKind;
+use crate::backend::acr::AcrTarget;
+use crate::backend::ecr::EcrTarget;
+use crate::backend::gcr::GcrTarget;
+use crate::backend::{BackendKind, Target};
 use crate::error::{Error, Result};
 use crate::local_file;
 use crate::parse_limits;
@@ -42,32 +45,9 @@ pub struct HostRule {
     pub index: usize,
     /// Kubelet-style patterns matched against the image.
     pub patterns: Vec<Pattern>,
-    /// What serves matching images.
-    pub target: RuleTarget,
-}
-
-/// A backend and the settings it needs for hosts it cannot recognise by name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuleTarget {
-    /// Private ECR in `region`, for the default registry of the caller's account or for
-    /// `registry_id` when given.
-    Ecr {
-        /// AWS region of the registry behind the mirror.
-        region: String,
-        /// 12-digit registry (account) id, when not the caller's own.
-        registry_id: Option<String>,
-    },
-    /// ECR Public (always us-east-1).
-    EcrPublic,
-    /// The token of ACR registry `registry` (a login server such as `myacr.azurecr.io`).
-    Acr {
-        /// Login server whose token the mirror accepts.
-        registry: String,
-    },
-    /// A Google access token.
-    Gcr,
-    /// Never send credentials to these hosts.
-    None,
+    /// What serves matching images: a backend and the settings it needs for hosts it cannot
+    /// recognise by name (`none`: never send credentials to these hosts).
+    pub target: Target,
 }
 
 #[derive(Deserialize)]
@@ -179,10 +159,10 @@ impl RawRule {
                         ));
                     }
                 }
-                RuleTarget::Ecr {
+                Target::Ecr(EcrTarget::PrivateRule {
                     region,
                     registry_id: self.registry_id,
-                }
+                })
             }
             BackendKind::Acr => {
                 unused("region", &self.region)?;
@@ -191,7 +171,9 @@ impl RawRule {
                     "backend acr needs \"registry\" (the ACR login server whose token to use)",
                 )?;
                 match crate::hosts::classify(&registry) {
-                    Some(crate::hosts::CloudRegistry::Acr(_)) => RuleTarget::Acr { registry },
+                    Some(crate::hosts::CloudRegistry::Acr(_)) => {
+                        Target::Acr(AcrTarget::registry(&registry))
+                    }
                     _ => return Err(format!("registry {registry:?} is not an ACR login server")),
                 }
             }
@@ -200,9 +182,11 @@ impl RawRule {
                 unused("registryId", &self.registry_id)?;
                 unused("registry", &self.registry)?;
                 match kind {
-                    BackendKind::EcrPublic => RuleTarget::EcrPublic,
-                    BackendKind::Gcr => RuleTarget::Gcr,
-                    _ => RuleTarget::None,
+                    BackendKind::EcrPublic => Target::Ecr(EcrTarget::PublicRule),
+                    BackendKind::Gcr => Target::Gcr(GcrTarget::Rule),
+                    _ => Target::Anonymous {
+                        missing_files: Vec::new(),
+                    },
                 }
             }
             BackendKind::File => {
@@ -230,21 +214,17 @@ mod tests {
         let yaml = "hostRules:\n  - match: [\"mirror.corp.example:5000\"]\n    backend: ecr\n    region: eu-west-1\n    registryId: \"123456789012\"\n  - match: [\"*.internal.example\"]\n    backend: none\n";
         let c = PluginConfig::parse(yaml).unwrap();
         assert_eq!(c.host_rules.len(), 2);
-        assert_eq!(
-            c.host_rules[0].target,
-            RuleTarget::Ecr {
-                region: "eu-west-1".into(),
-                registry_id: Some("123456789012".into())
-            }
-        );
+        assert!(matches!(
+            &c.host_rules[0].target,
+            Target::Ecr(EcrTarget::PrivateRule { region, registry_id })
+                if region == "eu-west-1" && registry_id.as_deref() == Some("123456789012")
+        ));
         let json = r#"{"hostRules":[{"match":["cache.example"],"backend":"acr","registry":"myacr.azurecr.io"}]}"#;
         let c = PluginConfig::parse(json).unwrap();
-        assert_eq!(
-            c.host_rules[0].target,
-            RuleTarget::Acr {
-                registry: "myacr.azurecr.io".into()
-            }
-        );
+        assert!(matches!(
+            &c.host_rules[0].target,
+            Target::Acr(AcrTarget { registry, config: None }) if registry == "myacr.azurecr.io"
+        ));
     }
 
     #[test]

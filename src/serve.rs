@@ -5,14 +5,15 @@
 
 use std::time::SystemTime;
 
-use crate::backend::{Backend, BackendKind, Credentials, FetchContext};
+use crate::backend::{self, Backend, BackendKind, Credentials, FetchContext};
 use crate::deadline::Deadline;
-use crate::dispatch::{self, Settings};
+use crate::dispatch;
 use crate::duration::format_go_duration;
 use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::log;
 use crate::protocol::{Request, Response};
+use crate::settings::Settings;
 use crate::token_cache::{key_env, CacheKey, Flight, Lookup, TokenCache};
 
 /// Answers one request: `input` is everything kubelet wrote to stdin, the result is exactly
@@ -26,18 +27,19 @@ pub fn serve(input: &[u8], settings: &Settings, deadline: Deadline) -> Result<St
         format!(
             "{} → backend {}: {}",
             image.name(),
-            route.backend.kind().as_str(),
+            route.target.kind().as_str(),
             route.reason
         )
     });
+    let backend = backend::build(route.target, settings);
     let context = FetchContext {
         image: &image,
         request: &request,
         deadline,
     };
-    let credentials = match token_cache(settings, route.backend.kind(), &image, &request) {
-        Some((cache, key)) => fetch_through_cache(&cache, &key, &*route.backend, &context)?,
-        None => route.backend.fetch(&context)?,
+    let credentials = match token_cache(settings, backend.kind(), &image, &request) {
+        Some((cache, key)) => fetch_through_cache(&cache, &key, &*backend, &context)?,
+        None => backend.fetch(&context)?,
     };
     let cache_duration = credentials.lifetime.cache_duration(SystemTime::now());
     log::info(1, || {

@@ -273,9 +273,9 @@ pub(super) mod tests {
     //! The helpers are shared with the tests of [`super::admin`].
     use super::*;
     use crate::backend::BackendKind;
-    use crate::dispatch::Settings;
     use crate::protocol::{ApiVersion, AuthConfig, CacheKeyType, Request};
     use crate::secret::Secret;
+    use crate::settings::Settings;
     use crate::test_util::TempDir;
     use std::collections::BTreeMap;
     use std::fs;

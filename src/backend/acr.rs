@@ -38,9 +38,8 @@ use std::time::Duration;
 
 use super::{Backend, BackendKind, Credentials, FetchContext};
 use crate::annotations;
-use crate::dispatch::Settings;
 use crate::error::Result;
-use crate::hosts::{self, AcrHost, CloudRegistry};
+use crate::hosts::{self, CloudRegistry};
 use crate::image::ImageRef;
 use crate::secret::Secret;
 use azure_config::{AzureConfig, Cloud, UserAssigned};
@@ -58,7 +57,27 @@ pub struct AzureSettings {
     pub sp_token_exchange: bool,
 }
 
-/// Serves one ACR login server (the image's, or the one a mirror or host rule points to).
+/// The login server the router chose (the image's, or the one a mirror or host rule points
+/// to), with azure.json when routing already had to read it.
+#[derive(Debug, Clone)]
+pub struct AcrTarget {
+    /// The login server whose token is fetched.
+    pub registry: String,
+    /// azure.json as recognising a custom-cloud host read it, so fetch does not read it again.
+    pub config: Option<AzureConfig>,
+}
+
+impl AcrTarget {
+    /// The login server `registry`, azure.json not read yet.
+    pub fn registry(registry: &str) -> AcrTarget {
+        AcrTarget {
+            registry: registry.to_string(),
+            config: None,
+        }
+    }
+}
+
+/// Serves one ACR login server.
 pub struct AcrBackend {
     /// The login server whose token is fetched.
     registry: String,
@@ -71,18 +90,18 @@ pub struct AcrBackend {
 }
 
 impl AcrBackend {
-    /// For an ACR host the grammar recognised.
-    pub fn for_host(host: &AcrHost, settings: &Settings) -> AcrBackend {
-        AcrBackend::for_registry(&host.host, settings)
-    }
-
-    /// For the login server `registry` (host rule or mirror target).
-    pub fn for_registry(registry: &str, settings: &Settings) -> AcrBackend {
+    /// The backend for `target` with the Azure options and `--static-cache-duration`.
+    pub fn new(target: AcrTarget, settings: &AzureSettings, static_cache: Duration) -> AcrBackend {
+        let config = OnceLock::new();
+        if let Some(loaded) = target.config {
+            // Keep what routing just read: fetch would read the same file again.
+            let _ = config.set(Ok(Some(loaded)));
+        }
         AcrBackend {
-            registry: registry.to_string(),
-            settings: settings.azure.clone(),
-            static_cache: settings.static_cache,
-            config: OnceLock::new(),
+            registry: target.registry,
+            settings: settings.clone(),
+            static_cache,
+            config,
         }
     }
 
@@ -114,11 +133,11 @@ impl AcrBackend {
     }
 }
 
-/// A mirror source the image is on: the ACR backend for its target. Only compares strings.
-pub fn route_mirror(image: &ImageRef, settings: &Settings) -> Option<(AcrBackend, String)> {
-    let m = mirror::find(&settings.azure.mirrors, image.registry())?;
+/// A mirror source the image is on: its target and why. Only compares strings.
+pub fn route_mirror(image: &ImageRef, settings: &AzureSettings) -> Option<(AcrTarget, String)> {
+    let m = mirror::find(&settings.mirrors, image.registry())?;
     Some((
-        AcrBackend::for_registry(&m.target, settings),
+        AcrTarget::registry(&m.target),
         format!(
             "--registry-mirror maps {} to ACR login server {}",
             m.source, m.target
@@ -126,11 +145,15 @@ pub fn route_mirror(image: &ImageRef, settings: &Settings) -> Option<(AcrBackend
     ))
 }
 
-/// A login server of azure.json's custom cloud (`<name>.<containerRegistryDNSSuffix>`). Reads
-/// azure.json (a small local file, no client) only when one is configured and no other rule
-/// claimed the host; an unreadable file claims nothing here (ACR hosts report it on fetch).
-pub fn route_custom_suffix(image: &ImageRef, settings: &Settings) -> Option<(AcrBackend, String)> {
-    let path = settings.azure.config.as_ref()?;
+/// A login server of azure.json's custom cloud (`<name>.<containerRegistryDNSSuffix>`): its
+/// target and why. Reads azure.json (a small local file, no client) only when one is
+/// configured and no other rule claimed the host; an unreadable file claims nothing here (ACR
+/// hosts report it on fetch).
+pub fn route_custom_suffix(
+    image: &ImageRef,
+    settings: &AzureSettings,
+) -> Option<(AcrTarget, String)> {
+    let path = settings.config.as_ref()?;
     let config = AzureConfig::load(path).ok()?;
     let suffix = config.cloud.registry_suffix.clone()?;
     let host = image.host().to_ascii_lowercase();
@@ -147,10 +170,11 @@ pub fn route_custom_suffix(image: &ImageRef, settings: &Settings) -> Option<(Acr
         config.cloud.name,
         path.display()
     );
-    let backend = AcrBackend::for_registry(image.host(), settings);
-    // Keep what was just read: fetch would read the same file again.
-    let _ = backend.config.set(Ok(Some(config)));
-    Some((backend, reason))
+    let target = AcrTarget {
+        registry: image.host().to_string(),
+        config: Some(config),
+    };
+    Some((target, reason))
 }
 
 /// Where an Entra token comes from.

@@ -30,11 +30,12 @@ pub struct Anonymous {
 }
 
 impl Anonymous {
-    /// "No credentials" that kubelet may remember for `cache_for`.
-    pub fn new(cache_for: Duration) -> Anonymous {
+    /// "No credentials" that kubelet may remember for `cache_for`, unless a file of
+    /// `missing_files` may yet appear.
+    pub fn new(cache_for: Duration, missing_files: Vec<PathBuf>) -> Anonymous {
         Anonymous {
             cache_for,
-            missing_files: Vec::new(),
+            missing_files,
         }
     }
 
@@ -87,7 +88,7 @@ mod tests {
 
     #[test]
     fn no_credentials_are_cached_for_the_static_duration() {
-        let anonymous = Anonymous::new(Duration::from_secs(300));
+        let anonymous = Anonymous::new(Duration::from_secs(300), Vec::new());
         assert_eq!(anonymous.cache_duration(), Duration::from_secs(300));
         assert_eq!(
             anonymous.describe()[1].1,

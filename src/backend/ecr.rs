@@ -54,6 +54,16 @@ pub enum EcrTarget {
     PublicRule,
 }
 
+impl EcrTarget {
+    /// `ecr` or `ecr-public`: which token API the target calls.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            EcrTarget::Private(_) | EcrTarget::PrivateRule { .. } => BackendKind::Ecr,
+            EcrTarget::Public(_) | EcrTarget::PublicRule => BackendKind::EcrPublic,
+        }
+    }
+}
+
 /// The AWS backend; see the module docs.
 #[derive(Debug, Clone)]
 pub struct EcrBackend {
@@ -190,6 +200,11 @@ pub fn auth_keys(image: &ImageRef, from_rule: bool) -> Vec<String> {
 }
 
 impl EcrBackend {
+    /// The backend for `target`; it needs no other option.
+    pub fn new(target: EcrTarget) -> EcrBackend {
+        EcrBackend { target }
+    }
+
     fn plan(&self) -> ApiPlan {
         match &self.target {
             EcrTarget::Private(h) => ApiPlan {
@@ -239,10 +254,7 @@ impl EcrBackend {
 
 impl Backend for EcrBackend {
     fn kind(&self) -> BackendKind {
-        match self.plan().api {
-            Api::Ecr => BackendKind::Ecr,
-            Api::EcrPublic => BackendKind::EcrPublic,
-        }
+        self.target.kind()
     }
 
     fn describe(&self) -> Vec<(&'static str, String)> {

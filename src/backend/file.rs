@@ -269,6 +269,13 @@ pub struct FileBackend {
     pub cache_for: Duration,
 }
 
+impl FileBackend {
+    /// Serves `matches`, which kubelet may cache for `cache_for`.
+    pub fn new(matches: Vec<Match>, cache_for: Duration) -> FileBackend {
+        FileBackend { matches, cache_for }
+    }
+}
+
 impl Backend for FileBackend {
     fn kind(&self) -> BackendKind {
         BackendKind::File

@@ -3,17 +3,22 @@
 //! A backend answers one question: "credentials for this registry, valid until when, obtained
 //! as which identity". It never touches stdin/stdout, never formats `cacheDuration` (that is
 //! [`crate::lifetime`]) and never decides which hosts it serves (that is [`crate::dispatch`]).
+//! The router's decision is data, a [`Target`]; [`build`] is the one place that turns it into a
+//! backend, each from its own options, so routing can be tested and shown without a backend.
 //! The trait is synchronous on purpose: a run serves one image, and only the cloud backends
 //! that really talk to the network start an async runtime, so a request that needs no cloud
 //! pays for none.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
+use crate::hosts::CloudRegistry;
 use crate::image::ImageRef;
 use crate::lifetime::Lifetime;
 use crate::protocol::{AuthConfig, CacheKeyType, Request};
+use crate::settings::Settings;
 
 pub mod acr;
 pub mod anonymous;
@@ -77,6 +82,73 @@ impl BackendKind {
     }
 }
 
+impl From<&CloudRegistry> for BackendKind {
+    /// The backend that serves a host recognised by name.
+    fn from(registry: &CloudRegistry) -> BackendKind {
+        match registry {
+            CloudRegistry::EcrPrivate(_) => BackendKind::Ecr,
+            CloudRegistry::EcrPublic(_) => BackendKind::EcrPublic,
+            CloudRegistry::Acr(_) => BackendKind::Acr,
+            CloudRegistry::Gcr(_) => BackendKind::Gcr,
+        }
+    }
+}
+
+/// Which backend serves an image, and what it is asked to serve: the router's decision, as
+/// data. [`build`] turns it into the backend.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Nobody: no credentials.
+    Anonymous {
+        /// `--docker-config` files that do not exist (yet); while there is one, "no
+        /// credentials" is not cached at all.
+        missing_files: Vec<PathBuf>,
+    },
+    /// Entries of `--docker-config` files, in file order.
+    File {
+        /// What matched.
+        matches: Vec<file::Match>,
+    },
+    /// Private ECR or ECR Public.
+    Ecr(ecr::EcrTarget),
+    /// An ACR login server.
+    Acr(acr::AcrTarget),
+    /// A Google registry, a host rule's mirror, or any host for a dockercfg flow.
+    Gcr(gcr::GcrTarget),
+}
+
+impl Target {
+    /// The backend [`build`] makes of this target.
+    pub fn kind(&self) -> BackendKind {
+        match self {
+            Target::Anonymous { .. } => BackendKind::None,
+            Target::File { .. } => BackendKind::File,
+            Target::Ecr(target) => target.kind(),
+            Target::Acr(_) => BackendKind::Acr,
+            Target::Gcr(_) => BackendKind::Gcr,
+        }
+    }
+}
+
+/// The backend for `target`. Every backend is built here and only here, from its own options
+/// and `--static-cache-duration` (how long answers that carry no expiry may be kept).
+pub fn build(target: Target, settings: &Settings) -> Box<dyn Backend> {
+    let static_cache = settings.static_cache;
+    match target {
+        Target::Anonymous { missing_files } => {
+            Box::new(anonymous::Anonymous::new(static_cache, missing_files))
+        }
+        Target::File { matches } => Box::new(file::FileBackend::new(matches, static_cache)),
+        Target::Ecr(target) => Box::new(ecr::EcrBackend::new(target)),
+        Target::Acr(target) => {
+            Box::new(acr::AcrBackend::new(target, &settings.azure, static_cache))
+        }
+        Target::Gcr(target) => {
+            Box::new(gcr::GcrBackend::new(target, &settings.google, static_cache))
+        }
+    }
+}
+
 /// The error for an image of a cloud this binary was built without (cargo features `aws`,
 /// `azure`, `gcp`). Routing still recognises the cloud's hosts in such a build, so the operator
 /// learns why instead of seeing an anonymous pull fail.
@@ -127,4 +199,24 @@ pub trait Backend {
 
     /// Fetches credentials.
     fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hosts::classify;
+
+    #[test]
+    fn hosts_recognised_by_name_go_to_their_cloud_backend() {
+        let names: Vec<&str> = [
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "public.ecr.aws",
+            "myregistry.azurecr.io",
+            "gcr.io",
+        ]
+        .iter()
+        .map(|h| classify(h).map_or("none", |r| BackendKind::from(&r).as_str()))
+        .collect();
+        assert_eq!(names, ["ecr", "ecr-public", "acr", "gcr"]);
+    }
 }

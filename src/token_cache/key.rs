@@ -15,8 +15,8 @@ use super::VERSION;
 use crate::backend::acr::AzureSettings;
 use crate::backend::gcr::GoogleSettings;
 use crate::backend::BackendKind;
-use crate::dispatch::Settings;
 use crate::protocol::Request;
+use crate::settings::Settings;
 
 /// Environment variables that can change an answer, by prefix: the clouds' SDK and endpoint
 /// settings (`AWS_PROFILE`, `AWS_ROLE_ARN`, `AZURE_CLIENT_ID`, `IDENTITY_ENDPOINT`,
