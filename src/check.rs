@@ -3,25 +3,27 @@
 //! Answers the questions asked when a pull fails: which backend claims this image and why,
 //! which identity it uses, whether credentials can be fetched right now, when they expire,
 //! under which keys kubelet would see them, and with `--cache-dir` what the token cache holds
-//! for the image (read only: `check` never writes the cache). Secrets are never printed: a
-//! password shows as its length only.
+//! for the image. It runs kubelet's request pipeline ([`crate::serve::route`] and
+//! [`crate::serve::answer`]), so with `--cache-dir` it reads through the token cache as a
+//! kubelet run does (a fresh entry is served, a fetched token stored) and says which one
+//! answered; `--offline` only reads the cache. Secrets are never printed: a password shows as
+//! its length only.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
-use crate::backend::{self, BackendKind, Credentials, FetchContext};
+use crate::backend::BackendKind;
 use crate::deadline::Deadline;
-use crate::dispatch;
 use crate::duration::format_go_duration;
 use crate::error::{Error, Result};
 use crate::image::ImageRef;
 use crate::lifetime::format_rfc3339;
 use crate::protocol::{ApiVersion, Request};
 use crate::secret::Secret;
-use crate::serve;
+use crate::serve::{self, Answer};
 use crate::settings::Settings;
 use crate::token_cache::{key_env, CacheKey, Freshness, Inspection, TokenCache};
 
@@ -53,9 +55,9 @@ pub struct Outcome {
 /// Runs the check. Errors before routing (bad image, unreadable files) are returned as `Err`.
 pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> Result<Outcome> {
     let image = ImageRef::parse(&options.image).map_err(|e| Error::Usage(format!("check: {e}")))?;
-    let route = dispatch::route(&image, settings)?;
-    let backend = backend::build(route.target, settings);
-    let facts = backend.describe();
+    let routed = serve::route(&image, settings)?;
+    let facts = routed.backend.describe();
+    let kind = routed.backend.kind();
     // The same request kubelet would send for this image (v1), with the pod's token and
     // annotations when the operator supplied them.
     let request = Request {
@@ -68,56 +70,56 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
     let cache = settings
         .cache_dir
         .as_deref()
-        .map(|dir| cache_report(dir, backend.kind(), &image, &request, settings));
-    let fetched = if options.offline {
+        .map(|dir| cache_report(dir, kind, &image, &request, settings));
+    let answered = if options.offline {
         None
     } else {
-        Some(backend.fetch(&FetchContext {
-            image: &image,
-            request: &request,
+        Some(serve::answer(
+            &*routed.backend,
+            &image,
+            &request,
+            settings,
             deadline,
-        }))
+        ))
     };
 
-    let mut report = Map::new();
-    report.insert("image".into(), json!(image.name()));
-    report.insert("registry".into(), json!(image.registry()));
-    report.insert("backend".into(), json!(backend.kind().as_str()));
-    report.insert("reason".into(), json!(route.reason));
-    let details: Map<String, Value> = facts
-        .iter()
-        .map(|(k, v)| ((*k).to_string(), json!(v)))
-        .collect();
-    report.insert("details".into(), Value::Object(details));
-    report.insert("offline".into(), json!(options.offline));
-    if options.service_account_token_file.is_some()
-        || !options.service_account_annotations.is_empty()
-    {
-        report.insert(
-            "serviceAccount".into(),
-            json!({
-                "tokenFile": options.service_account_token_file.as_ref().map(|p| p.display().to_string()),
-                "annotations": options.service_account_annotations,
-            }),
-        );
-    }
-
-    if let Some(cache) = cache {
-        report.insert("cache".into(), cache);
-    }
-
+    let service_account = (options.service_account_token_file.is_some()
+        || !options.service_account_annotations.is_empty())
+    .then(|| ServiceAccountReport {
+        token_file: options
+            .service_account_token_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        annotations: options.service_account_annotations.clone(),
+    });
+    let mut report = Report {
+        image: image.name(),
+        registry: image.registry().to_string(),
+        backend: kind.as_str(),
+        reason: routed.reason,
+        details: facts
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect(),
+        offline: options.offline,
+        service_account,
+        cache,
+        fetched: None,
+        error: None,
+    };
     let mut error = None;
-    match fetched {
+    match answered {
         None => {}
-        Some(Ok(creds)) => describe_credentials(&creds, &mut report),
+        Some(Ok(answer)) => report.fetched = Some(FetchReport::of(&answer)),
         Some(Err(e)) => {
-            report.insert("error".into(), json!(e.to_string()));
+            report.error = Some(e.to_string());
             error = Some(e);
         }
     }
 
     let text = if options.json {
-        let mut s = Value::Object(report).to_string();
+        // A struct of strings, numbers and maps with string keys: serialising cannot fail.
+        let mut s = serde_json::to_string(&report).unwrap_or_default();
         s.push('\n');
         s
     } else {
@@ -127,6 +129,139 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
         report: text,
         error,
     })
+}
+
+/// The `-o json` report; [`render_text`] shows the same facts as aligned rows.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    /// The normalised image.
+    image: String,
+    /// Its `host[:port]`.
+    registry: String,
+    /// The backend's name.
+    backend: &'static str,
+    /// Why the router chose it.
+    reason: String,
+    /// The backend's own facts, by label (`describe`).
+    details: BTreeMap<String, String>,
+    /// `--offline`: nothing was fetched.
+    offline: bool,
+    /// The pod identity sent, when the operator gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_account: Option<ServiceAccountReport>,
+    /// With `--cache-dir`: what the token cache held before the fetch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache: Option<CacheReport>,
+    /// What a successful fetch returned.
+    #[serde(flatten)]
+    fetched: Option<FetchReport>,
+    /// Why the fetch failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `--service-account-token-file` and `--service-account-annotation`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServiceAccountReport {
+    /// The file the token was read from (never the token).
+    token_file: Option<String>,
+    /// The annotations sent.
+    annotations: BTreeMap<String, String>,
+}
+
+/// The credentials of a successful fetch, without secrets.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FetchReport {
+    /// Whom they belong to.
+    identity: String,
+    /// The scope kubelet may reuse them for.
+    cache_key_type: &'static str,
+    /// How long kubelet may reuse them (Go duration).
+    cache_duration: String,
+    /// The issuer's expiry, when stated (RFC 3339).
+    expires_at: Option<String>,
+    /// The keys kubelet indexes them under.
+    auth_keys: Vec<String>,
+    /// One entry per key, the password as its length only.
+    credentials: Vec<CredentialReport>,
+    /// `backend`, `token-cache` or `token-cache-stale` (a failed refresh served the entry).
+    served_from: &'static str,
+}
+
+impl FetchReport {
+    fn of(answer: &Answer) -> FetchReport {
+        let creds = &answer.credentials;
+        FetchReport {
+            identity: creds.identity.clone(),
+            cache_key_type: creds.cache_key_type.as_str(),
+            cache_duration: format_go_duration(creds.lifetime.cache_duration(SystemTime::now())),
+            expires_at: creds.lifetime.expires_at().map(format_rfc3339),
+            auth_keys: creds.auth.keys().cloned().collect(),
+            credentials: creds
+                .auth
+                .iter()
+                .map(|(key, auth)| CredentialReport {
+                    key: key.clone(),
+                    username: auth.username.clone(),
+                    password_length: auth.password.len(),
+                })
+                .collect(),
+            served_from: answer.served_from.as_str(),
+        }
+    }
+}
+
+/// One auth entry, without its password.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CredentialReport {
+    /// The match pattern kubelet indexes it under.
+    key: String,
+    /// The username.
+    username: String,
+    /// The password's length in bytes.
+    password_length: usize,
+}
+
+/// What the token cache holds for the image. `state` is `fresh`, `stale`, `expired`,
+/// `missing`, `foreign`, `corrupt` (with a `reason`), `refused` (the directory; `reason`) or
+/// `not-cached` (a backend whose answers are not cached). Never a secret: identity, times
+/// and keys only.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CacheReport {
+    /// `--cache-dir`.
+    dir: String,
+    /// See the type's docs.
+    state: &'static str,
+    /// Whether a run now would be served from the entry without a fetch.
+    fetch_skipped: bool,
+    /// Why the state is what it is, for the states that have a why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The entry's file name in `dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    /// The environment variables that are part of the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_environment: Option<Vec<String>>,
+    /// The entry's identity, times and keys.
+    #[serde(flatten)]
+    entry: Option<CacheEntryReport>,
+}
+
+/// What an entry says about itself.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CacheEntryReport {
+    identity: String,
+    issued_at: String,
+    refresh_at: String,
+    expires_at: String,
+    auth_keys: Vec<String>,
 }
 
 /// Reads `--service-account-token-file`; whitespace around the token is dropped.
@@ -152,118 +287,103 @@ fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
 
 /// What the token cache holds for this image, read without writing anything: the entry a
 /// kubelet run with the same flags and environment would use, its state, and whether such a
-/// run would skip the fetch (`fetchSkipped`). Never a secret: identity, times and keys only.
-/// `state` is `fresh`, `stale`, `expired`, `missing`, `foreign`, `corrupt` (with a `reason`),
-/// `refused` (the directory; `reason`) or `not-cached` (a backend whose answers are not cached).
+/// run would skip the fetch.
 fn cache_report(
     dir: &Path,
     kind: BackendKind,
     image: &ImageRef,
     request: &Request,
     settings: &Settings,
-) -> Value {
-    let mut out = Map::new();
-    out.insert("dir".into(), json!(dir.display().to_string()));
-    fn set(out: &mut Map<String, Value>, state: &str, skipped: bool) {
-        out.insert("state".into(), json!(state));
-        out.insert("fetchSkipped".into(), json!(skipped));
-    }
+) -> CacheReport {
+    let mut out = CacheReport {
+        dir: dir.display().to_string(),
+        ..CacheReport::default()
+    };
     if !serve::caches(kind) {
-        set(&mut out, "not-cached", false);
-        return Value::Object(out);
+        out.state = "not-cached";
+        return out;
     }
     let key = CacheKey::new(kind, image.registry(), request, settings, &key_env());
     let cache = match TokenCache::open_existing(dir) {
         Ok(cache) => cache,
         Err(why) => {
-            set(&mut out, "refused", false);
-            out.insert("reason".into(), json!(why));
-            return Value::Object(out);
+            out.state = "refused";
+            out.reason = Some(why);
+            return out;
         }
     };
-    out.insert("file".into(), json!(key.file_name()));
-    out.insert("keyEnvironment".into(), json!(key.env_names()));
+    out.file = Some(key.file_name());
+    out.key_environment = Some(key.env_names().to_vec());
     let Some(cache) = cache else {
-        set(&mut out, "missing", false);
-        out.insert("reason".into(), json!("the directory does not exist yet"));
-        return Value::Object(out);
+        out.state = "missing";
+        out.reason = Some("the directory does not exist yet".into());
+        return out;
     };
     match cache.inspect(&key) {
-        Inspection::Missing => set(&mut out, "missing", false),
+        Inspection::Missing => out.state = "missing",
         Inspection::Foreign(why) => {
-            set(&mut out, "foreign", false);
-            out.insert("reason".into(), json!(why));
+            out.state = "foreign";
+            out.reason = Some(why);
         }
         Inspection::Corrupt(why) => {
-            set(&mut out, "corrupt", false);
-            out.insert("reason".into(), json!(why));
+            out.state = "corrupt";
+            out.reason = Some(why);
         }
         Inspection::Entry(entry) => {
             let freshness = entry.freshness(SystemTime::now());
-            set(&mut out, freshness.as_str(), freshness == Freshness::Fresh);
-            out.insert("identity".into(), json!(entry.identity));
-            out.insert("issuedAt".into(), json!(format_rfc3339(entry.issued_at)));
-            out.insert("refreshAt".into(), json!(format_rfc3339(entry.refresh_at)));
-            out.insert("expiresAt".into(), json!(format_rfc3339(entry.expires_at)));
-            out.insert("authKeys".into(), json!(entry.auth_keys));
+            out.state = freshness.as_str();
+            out.fetch_skipped = freshness == Freshness::Fresh;
+            out.entry = Some(CacheEntryReport {
+                identity: entry.identity,
+                issued_at: format_rfc3339(entry.issued_at),
+                refresh_at: format_rfc3339(entry.refresh_at),
+                expires_at: format_rfc3339(entry.expires_at),
+                auth_keys: entry.auth_keys,
+            });
         }
     }
-    Value::Object(out)
+    out
 }
 
 /// The text rows of the cache report.
-fn cache_rows(cache: &Map<String, Value>) -> Vec<(&'static str, String)> {
-    let get = |k: &str| cache.get(k).and_then(Value::as_str).unwrap_or("-");
-    let summary = match get("state") {
+fn cache_rows(cache: &CacheReport) -> Vec<(&'static str, String)> {
+    let entry = cache.entry.as_ref();
+    let identity = entry.map_or("-", |e| e.identity.as_str());
+    let refresh_at = entry.map_or("-", |e| e.refresh_at.as_str());
+    let expires_at = entry.map_or("-", |e| e.expires_at.as_str());
+    let reason = cache.reason.as_deref().unwrap_or("-");
+    let summary = match cache.state {
         "fresh" => format!(
-            "fresh until {}, expires {} ({}): a run now is served from it, no fetch",
-            get("refreshAt"),
-            get("expiresAt"),
-            get("identity")
+            "fresh until {refresh_at}, expires {expires_at} ({identity}): a run now is served \
+             from it, no fetch"
         ),
         "stale" => format!(
-            "stale since {}, expires {} ({}): a run now fetches, and serves this entry if \
-             the fetch fails",
-            get("refreshAt"),
-            get("expiresAt"),
-            get("identity")
+            "stale since {refresh_at}, expires {expires_at} ({identity}): a run now fetches, \
+             and serves this entry if the fetch fails"
         ),
-        "expired" => format!(
-            "expired at {}: a run now fetches and replaces it",
-            get("expiresAt")
-        ),
-        "missing" if cache.contains_key("reason") => format!(
-            "no entry ({}): a run now fetches and stores one",
-            get("reason")
-        ),
+        "expired" => format!("expired at {expires_at}: a run now fetches and replaces it"),
+        "missing" if cache.reason.is_some() => {
+            format!("no entry ({reason}): a run now fetches and stores one")
+        }
         "missing" => "no entry: a run now fetches and stores one".to_string(),
         "foreign" => format!(
-            "an entry this program did not write ({}): never served; a run now warns, \
-             fetches and replaces it",
-            get("reason")
+            "an entry this program did not write ({reason}): never served; a run now warns, \
+             fetches and replaces it"
         ),
-        "corrupt" => format!(
-            "a corrupt entry ({}): a run now fetches and replaces it",
-            get("reason")
-        ),
-        "refused" => format!(
-            "not used, the directory is refused: {}; runs fetch without it",
-            get("reason")
-        ),
+        "corrupt" => format!("a corrupt entry ({reason}): a run now fetches and replaces it"),
+        "refused" => {
+            format!("not used, the directory is refused: {reason}; runs fetch without it")
+        }
         _ => "not used: only cloud tokens are cached".to_string(),
     };
     let mut rows = vec![("token cache:", summary)];
-    if cache.contains_key("file") {
+    if let Some(file) = &cache.file {
         rows.push((
             "cache entry:",
-            Path::new(get("dir"))
-                .join(get("file"))
-                .display()
-                .to_string(),
+            Path::new(&cache.dir).join(file).display().to_string(),
         ));
     }
-    if let Some(Value::Array(names)) = cache.get("keyEnvironment") {
-        let names: Vec<&str> = names.iter().filter_map(Value::as_str).collect();
+    if let Some(names) = &cache.key_environment {
         rows.push((
             "cache key env:",
             format!(
@@ -279,102 +399,65 @@ fn cache_rows(cache: &Map<String, Value>) -> Vec<(&'static str, String)> {
     rows
 }
 
-fn describe_credentials(creds: &Credentials, report: &mut Map<String, Value>) {
-    let now = SystemTime::now();
-    report.insert("identity".into(), json!(creds.identity));
-    report.insert("cacheKeyType".into(), json!(creds.cache_key_type.as_str()));
-    report.insert(
-        "cacheDuration".into(),
-        json!(format_go_duration(creds.lifetime.cache_duration(now))),
-    );
-    report.insert(
-        "expiresAt".into(),
-        creds
-            .lifetime
-            .expires_at()
-            .map_or(Value::Null, |t| json!(format_rfc3339(t))),
-    );
-    report.insert(
-        "authKeys".into(),
-        json!(creds.auth.keys().collect::<Vec<_>>()),
-    );
-    let entries: Vec<Value> = creds
-        .auth
-        .iter()
-        .map(|(key, auth)| {
-            json!({
-                "key": key,
-                "username": auth.username,
-                "passwordLength": auth.password.len(),
-            })
-        })
-        .collect();
-    report.insert("credentials".into(), Value::Array(entries));
-}
-
-fn render_text(report: &Map<String, Value>, facts: &[(&'static str, String)]) -> String {
-    let field = |name: &str| match report.get(name) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => "-".to_string(),
-        Some(other) => other.to_string(),
-    };
+fn render_text(report: &Report, facts: &[(&'static str, String)]) -> String {
     // Collected first, then aligned on the longest label (backends bring their own labels).
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut line = |label: &str, value: &str| rows.push((label.to_string(), value.to_string()));
-    line("image:", &field("image"));
-    line("registry:", &field("registry"));
-    line("backend:", &field("backend"));
-    line("why:", &field("reason"));
+    line("image:", &report.image);
+    line("registry:", &report.registry);
+    line("backend:", report.backend);
+    line("why:", &report.reason);
     for (label, value) in facts {
         line(&format!("{label}:"), value);
     }
-    if let Some(Value::Object(sa)) = report.get("serviceAccount") {
-        if let Some(Value::String(file)) = sa.get("tokenFile") {
+    if let Some(sa) = &report.service_account {
+        if let Some(file) = &sa.token_file {
             line(
                 "pod token:",
                 &format!("from {file} (sent as serviceAccountToken)"),
             );
         }
-        if let Some(Value::Object(annotations)) = sa.get("annotations") {
-            for (k, v) in annotations {
-                line(
-                    "annotation:",
-                    &format!("{k}={}", v.as_str().unwrap_or_default()),
-                );
-            }
+        for (k, v) in &sa.annotations {
+            line("annotation:", &format!("{k}={v}"));
         }
     }
-    if report.get("offline") == Some(&Value::Bool(true)) {
+    if report.offline {
         line("fetch:", "skipped (--offline)");
-    } else if let Some(Value::String(e)) = report.get("error") {
+    } else if let Some(e) = &report.error {
         line("fetch:", &format!("FAILED: {e}"));
-    } else {
-        line("fetch:", "ok");
-        line("identity:", &field("identity"));
-        line("expires:", &field("expiresAt"));
+    } else if let Some(fetched) = &report.fetched {
+        match fetched.served_from {
+            "backend" => line("fetch:", "ok"),
+            "token-cache" => line("fetch:", "ok, served from the token cache (no fetch)"),
+            _ => line(
+                "fetch:",
+                "ok, from the token cache's unexpired entry: the refresh failed (see stderr)",
+            ),
+        }
+        line("identity:", &fetched.identity);
+        line("expires:", fetched.expires_at.as_deref().unwrap_or("-"));
         line(
             "kubelet cache:",
-            &format!("{} for {}", field("cacheKeyType"), field("cacheDuration")),
+            &format!("{} for {}", fetched.cache_key_type, fetched.cache_duration),
         );
-        match report.get("credentials") {
-            Some(Value::Array(entries)) if !entries.is_empty() => {
-                for entry in entries {
-                    let get = |k: &str| entry.get(k).map(|v| v.to_string()).unwrap_or_default();
-                    line(
-                        "auth key:",
-                        &format!(
-                            "{} (username {}, password redacted, {} bytes)",
-                            get("key").trim_matches('"'),
-                            get("username"),
-                            get("passwordLength")
-                        ),
-                    );
-                }
-            }
-            _ => line("auth keys:", "none (kubelet pulls anonymously)"),
+        if fetched.credentials.is_empty() {
+            line("auth keys:", "none (kubelet pulls anonymously)");
+        }
+        for entry in &fetched.credentials {
+            // JSON-quoted, as the report has always shown them.
+            let quoted = |s: &str| serde_json::Value::from(s).to_string();
+            line(
+                "auth key:",
+                &format!(
+                    "{} (username {}, password redacted, {} bytes)",
+                    quoted(&entry.key).trim_matches('"'),
+                    quoted(&entry.username),
+                    entry.password_length
+                ),
+            );
         }
     }
-    if let Some(Value::Object(cache)) = report.get("cache") {
+    if let Some(cache) = &report.cache {
         for (label, value) in cache_rows(cache) {
             line(label, &value);
         }

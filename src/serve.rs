@@ -1,7 +1,11 @@
-//! Protocol mode: one kubelet request in, one response out.
+//! Protocol mode: one kubelet request in, one response out, and the request pipeline that
+//! `check` shares.
 //!
-//! Kept apart from argument parsing so tests and `check` share the exact path kubelet uses:
-//! decode, normalise the image, route, fetch, turn the lifetime into `cacheDuration`, encode.
+//! The pipeline is [`route`] (normalised image → route → the backend built for it) and
+//! [`answer`] (the token cache, else the backend, with the cache's single flight and stale
+//! fallback). [`serve`] decodes kubelet's request, runs both and encodes the answer; `check`
+//! ([`crate::check`]) runs the same two and renders what they did, so a dry run and a real
+//! run cannot disagree on the backend, its plan or the cache.
 
 use std::time::SystemTime;
 
@@ -22,7 +26,29 @@ pub fn serve(input: &[u8], settings: &Settings, deadline: Deadline) -> Result<St
     let request = Request::parse(input)?;
     let image = ImageRef::parse(&request.image)
         .map_err(|e| Error::Request(format!("request image: {e}")))?;
-    let route = dispatch::route(&image, settings)?;
+    let routed = route(&image, settings)?;
+    let answer = answer(&*routed.backend, &image, &request, settings, deadline)?;
+    let credentials = answer.credentials;
+    Response::new(
+        request.api_version,
+        credentials.cache_key_type,
+        format_go_duration(credentials.lifetime.cache_duration(SystemTime::now())),
+        credentials.auth,
+    )
+    .to_json_line()
+}
+
+/// The backend chosen for an image, and why.
+pub struct Routed {
+    /// One sentence on why this backend, for `check` and `-v`.
+    pub reason: String,
+    /// The backend, built from the route's target.
+    pub backend: Box<dyn Backend>,
+}
+
+/// Routes `image` and builds the backend that serves it. Local files only, never the network.
+pub fn route(image: &ImageRef, settings: &Settings) -> Result<Routed> {
+    let route = dispatch::route(image, settings)?;
     log::info(1, || {
         format!(
             "{} → backend {}: {}",
@@ -31,33 +57,74 @@ pub fn serve(input: &[u8], settings: &Settings, deadline: Deadline) -> Result<St
             route.reason
         )
     });
-    let backend = backend::build(route.target, settings);
+    Ok(Routed {
+        reason: route.reason,
+        backend: backend::build(route.target, settings),
+    })
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedFrom {
+    /// The backend fetched it (and, with `--cache-dir`, it was stored).
+    Backend,
+    /// A fresh token-cache entry, stored by an earlier run or by a concurrent one.
+    TokenCache,
+    /// A token-cache entry past its half-life but unexpired, because the refresh failed.
+    StaleTokenCache,
+}
+
+impl ServedFrom {
+    /// The word in `check` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServedFrom::Backend => "backend",
+            ServedFrom::TokenCache => "token-cache",
+            ServedFrom::StaleTokenCache => "token-cache-stale",
+        }
+    }
+}
+
+/// Credentials for one request, and where they came from.
+pub struct Answer {
+    /// What kubelet gets.
+    pub credentials: Credentials,
+    /// Where they came from.
+    pub served_from: ServedFrom,
+}
+
+/// Credentials for `request` from `backend`: through the token cache when `--cache-dir` is
+/// set and the backend's answers are cached, else straight from the backend.
+pub fn answer(
+    backend: &dyn Backend,
+    image: &ImageRef,
+    request: &Request,
+    settings: &Settings,
+    deadline: Deadline,
+) -> Result<Answer> {
     let context = FetchContext {
-        image: &image,
-        request: &request,
+        image,
+        request,
         deadline,
     };
-    let credentials = match token_cache(settings, backend.kind(), &image, &request) {
-        Some((cache, key)) => fetch_through_cache(&cache, &key, &*backend, &context)?,
-        None => backend.fetch(&context)?,
+    let answer = match token_cache(settings, backend.kind(), image, request) {
+        Some((cache, key)) => fetch_through_cache(&cache, &key, backend, &context)?,
+        None => Answer {
+            credentials: backend.fetch(&context)?,
+            served_from: ServedFrom::Backend,
+        },
     };
-    let cache_duration = credentials.lifetime.cache_duration(SystemTime::now());
+    let credentials = &answer.credentials;
     log::info(1, || {
         format!(
             "{} credential(s) as {}, cacheKeyType {}, cacheDuration {}",
             credentials.auth.len(),
             credentials.identity,
             credentials.cache_key_type.as_str(),
-            format_go_duration(cache_duration)
+            format_go_duration(credentials.lifetime.cache_duration(SystemTime::now()))
         )
     });
-    Response::new(
-        request.api_version,
-        credentials.cache_key_type,
-        format_go_duration(cache_duration),
-        credentials.auth,
-    )
-    .to_json_line()
+    Ok(answer)
 }
 
 /// The token cache and this request's key, when `--cache-dir` is set, usable, and the backend
@@ -90,10 +157,14 @@ fn fetch_through_cache(
     key: &CacheKey,
     backend: &dyn Backend,
     context: &FetchContext<'_>,
-) -> Result<Credentials> {
+) -> Result<Answer> {
+    let cached = |credentials| Answer {
+        credentials,
+        served_from: ServedFrom::TokenCache,
+    };
     if let Lookup::Fresh(credentials) = cache.lookup(key, SystemTime::now()) {
         log::info(1, || "served from the token cache".to_string());
-        return Ok(credentials);
+        return Ok(cached(credentials));
     }
     // Held until this function returns: after the store, before the response is written.
     let _flight = match cache.single_flight(key, &context.deadline) {
@@ -131,7 +202,7 @@ fn fetch_through_cache(
             log::info(1, || {
                 "served from the token cache (fetched by a concurrent run)".to_string()
             });
-            return Ok(credentials);
+            return Ok(cached(credentials));
         }
         Lookup::Stale(credentials) => Some(credentials),
         Lookup::Miss => None,
@@ -140,14 +211,20 @@ fn fetch_through_cache(
     match backend.fetch(context) {
         Ok(credentials) => {
             cache.store(key, &credentials, now);
-            Ok(credentials)
+            Ok(Answer {
+                credentials,
+                served_from: ServedFrom::Backend,
+            })
         }
         Err(error) => match stale {
             Some(credentials) => {
                 log::warn(&format!(
                     "{error}; serving the cached token, which has not expired yet"
                 ));
-                Ok(credentials)
+                Ok(Answer {
+                    credentials,
+                    served_from: ServedFrom::StaleTokenCache,
+                })
             }
             None => Err(error),
         },
@@ -202,8 +279,8 @@ mod tests {
         }
     }
 
-    fn password(c: &Credentials) -> &str {
-        c.auth["gcr.io"].password.expose()
+    fn password(a: &Answer) -> &str {
+        a.credentials.auth["gcr.io"].password.expose()
     }
 
     fn setup(dir: &TempDir) -> (TokenCache, CacheKey, ImageRef, Request) {
@@ -241,6 +318,8 @@ mod tests {
         assert_eq!(backend.calls.get(), 1);
         assert_eq!(password(&first), "t1");
         assert_eq!(password(&second), "t1");
+        assert_eq!(first.served_from, ServedFrom::Backend);
+        assert_eq!(second.served_from, ServedFrom::TokenCache);
     }
 
     #[test]
@@ -268,6 +347,7 @@ mod tests {
         let served = fetch_through_cache(&cache, &key, &failing, &ctx).unwrap();
         assert_eq!(failing.calls.get(), 1, "a stale entry is refreshed first");
         assert_eq!(password(&served), "old");
+        assert_eq!(served.served_from, ServedFrom::StaleTokenCache);
 
         let working = Scripted {
             calls: Cell::new(0),
@@ -316,6 +396,7 @@ mod tests {
         let served = fetch_through_cache(&cache, &key, &backend, &ctx).unwrap();
         holder.join().unwrap();
         assert_eq!(password(&served), "from-holder");
+        assert_eq!(served.served_from, ServedFrom::TokenCache);
         assert_eq!(backend.calls.get(), 0);
     }
 
@@ -342,6 +423,7 @@ mod tests {
         let served = fetch_through_cache(&cache, &key, &backend, &ctx).unwrap();
         let took = start.elapsed();
         assert_eq!(password(&served), "own");
+        assert_eq!(served.served_from, ServedFrom::Backend);
         assert_eq!(backend.calls.get(), 1);
         assert!(
             took >= Duration::from_millis(280) && took < Duration::from_millis(590),

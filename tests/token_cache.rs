@@ -2,8 +2,8 @@
 //! loopback. A token is reused across runs (no second metadata request), never across
 //! registries, and an unexpired token is served when the metadata server is gone. Runs started
 //! together fetch once (single flight), and a holder that dies or hangs holds nobody up past
-//! their deadline. Nothing planted in the cache directory is ever served, and `check` reads
-//! the entry kubelet's runs use without writing anything.
+//! their deadline. Nothing planted in the cache directory is ever served; `check --offline`
+//! reads the entry kubelet's runs use without writing anything, and `check` reads through it.
 
 #![cfg(feature = "gcp")]
 
@@ -821,6 +821,56 @@ fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
     let v: Value = serde_json::from_str(&ran.stdout).expect("JSON");
     assert_eq!(v["cache"]["state"], "missing");
     assert!(!missing.exists());
+}
+
+#[test]
+fn check_reads_through_the_cache_as_a_kubelet_run_does() {
+    let f = filled("check-through");
+    assert_eq!(token_requests(&f.fake), 1);
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "gcr.io/proj/app",
+            "--cache-dir",
+            f.cache.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let ran = run(
+            provider(
+                &args,
+                f.home.path(),
+                &[("GCE_METADATA_HOST", &f.fake.host())],
+            ),
+            b"",
+        );
+        assert!(ran.status.success(), "{}", ran.describe());
+        assert!(!ran.stdout.contains(&f.token) && !ran.stderr.contains(&f.token));
+        ran
+    };
+    let v: Value = serde_json::from_str(&check(&["-o", "json"]).stdout).expect("JSON");
+    assert_eq!(v["servedFrom"], "token-cache", "{v}");
+    assert_eq!(v["cache"]["state"], "fresh", "{v}");
+    let text = check(&[]).stdout;
+    assert!(
+        text.contains("fetch:         ok, served from the token cache (no fetch)\n"),
+        "{text}"
+    );
+    assert_eq!(
+        token_requests(&f.fake),
+        1,
+        "the fresh entry answered, no fetch"
+    );
+
+    // Another entry (other settings): fetched and stored, as a run would.
+    let v: Value =
+        serde_json::from_str(&check(&["-o", "json", "--gcr-fixed-keys"]).stdout).expect("JSON");
+    assert_eq!(v["servedFrom"], "backend", "{v}");
+    assert_eq!(v["cache"]["state"], "missing", "{v}");
+    assert_eq!(token_requests(&f.fake), 2);
+    let v: Value =
+        serde_json::from_str(&check(&["-o", "json", "--gcr-fixed-keys"]).stdout).expect("JSON");
+    assert_eq!(v["servedFrom"], "token-cache", "{v}");
+    assert_eq!(token_requests(&f.fake), 2);
 }
 
 fn cache_cmd(f: &Filled, args: &[&str]) -> support::Ran {
