@@ -26,7 +26,7 @@
 //! | [`backend::gcr`] | Google: metadata server, key files, workload identity, dockercfg flows |
 //! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirrors |
 //! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
-//! | [`lifetime`] | token expiry → `cacheDuration`: the one home of that rule |
+//! | [`lifetime`] | cache policy: token expiry → `cacheDuration`, half-life refresh, static default, `cacheKeyType` from keys |
 //! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life; one fetch at a time per entry; a directory nobody else can steer |
 //! | [`duration`] | Go duration text, both ways |
 //! | [`deadline`] | the run's overall deadline, which every network step respects |

@@ -1,19 +1,52 @@
 //! How long credentials live, and therefore how long kubelet may cache them.
 //!
-//! This is the one home of the rule "token expires at T → `cacheDuration`". The reference
-//! plugins each invented their own (half-life with a µs bug, a fixed hour, an env var that
-//! defaults to no caching); here every backend only reports a [`Lifetime`] and this module
-//! decides. Rule: kubelet may reuse a token for half of its remaining life, in whole seconds,
-//! so a pull never starts with a token about to expire; an expired or unknown expiry gives
-//! `0s` (never cached) rather than letting kubelet apply its own, possibly long, default.
+//! This is the one home of the cache policy: "token expires at T → `cacheDuration`", the token
+//! cache's refresh point, the default for answers without expiry and the `cacheKeyType` a set
+//! of auth keys allows. The reference plugins each invented their own (half-life with a µs
+//! bug, a fixed hour, an env var that defaults to no caching); here every backend only reports
+//! a [`Lifetime`] and this module decides. Rules:
+//! - kubelet may reuse a token for half of its remaining life, in whole seconds, so a pull
+//!   never starts with a token about to expire; the on-disk token cache ([`crate::token_cache`])
+//!   refreshes at the same half-life ([`refresh_at`]);
+//! - an expired or unknown expiry gives `0s` (never cached) rather than letting kubelet apply
+//!   its own, possibly long, default. One exception: an ACR refresh token whose expiry cannot
+//!   be read is cached for [`ACR_UNREADABLE_EXPIRY_CACHE`], as the reference plugin does;
+//! - answers that carry no expiry (Docker config files, "no credentials") are cached for
+//!   `--static-cache-duration`, by default [`DEFAULT_STATIC_CACHE`];
+//! - an answer with an auth key that has a path is cached per image ([`key_type_for`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::protocol::CacheKeyType;
 
 /// Default of `--static-cache-duration`: how long kubelet may keep credentials that carry no
 /// expiry (Docker config files) and "no credentials" answers. Short enough that a rotated file
 /// or a newly added entry is picked up within minutes, long enough that a burst of pulls from
 /// one registry execs the plugin once.
 pub const DEFAULT_STATIC_CACHE: Duration = Duration::from_secs(300);
+
+/// How long kubelet may keep an ACR refresh token whose expiry cannot be read: ACR issues them
+/// for about three hours, and the reference plugin caches them for one. The exception to
+/// "unknown expiry → 0s": the token works, and not caching it would cost an Entra token and an
+/// exchange on every pull.
+pub const ACR_UNREADABLE_EXPIRY_CACHE: Duration = Duration::from_secs(3600);
+
+/// When a token issued at `issued_at` and expiring at `expires_at` is refreshed: its half-life,
+/// the same point where [`Lifetime::cache_duration`] stops kubelet from reusing it.
+pub fn refresh_at(issued_at: SystemTime, expires_at: SystemTime) -> SystemTime {
+    issued_at + expires_at.duration_since(issued_at).unwrap_or_default() / 2
+}
+
+/// The `cacheKeyType` of an answer under `keys`: `Image` when a key has a path, since such a
+/// key covers only part of its registry and caching the answer per registry would leave the
+/// registry's other repositories without credentials until it expires; else `Registry`.
+pub fn key_type_for<'a>(keys: impl IntoIterator<Item = &'a str>) -> CacheKeyType {
+    if keys.into_iter().any(|k| k.contains('/')) {
+        CacheKeyType::Image
+    } else {
+        CacheKeyType::Registry
+    }
+}
 
 /// What a backend knows about how long its credentials stay valid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +154,24 @@ mod tests {
     fn fixed_cache_time_is_truncated_to_seconds() {
         let d = Lifetime::CacheFor(Duration::from_millis(300_900)).cache_duration(at(0));
         assert_eq!(format_go_duration(d), "5m0s");
+    }
+
+    #[test]
+    fn the_token_cache_refreshes_at_half_life() {
+        assert_eq!(refresh_at(at(1_000), at(1_000 + 3600)), at(1_000 + 1800));
+        assert_eq!(refresh_at(at(1_000), at(500)), at(1_000));
+    }
+
+    #[test]
+    fn a_key_with_a_path_narrows_the_cache_to_the_image() {
+        assert_eq!(
+            key_type_for(["reg.example", "reg.example/team"]),
+            CacheKeyType::Image
+        );
+        assert_eq!(
+            key_type_for(["reg.example", "*.reg.example"]),
+            CacheKeyType::Registry
+        );
     }
 
     #[test]

@@ -22,12 +22,12 @@ use super::{Backend, BackendKind, Credentials, FetchContext};
 use crate::duration::format_go_duration;
 use crate::error::{Error, Result};
 use crate::image::ImageRef;
-use crate::lifetime::Lifetime;
+use crate::lifetime::{key_type_for, Lifetime};
 use crate::local_file;
 use crate::log;
 use crate::parse_limits;
 use crate::pattern::{normalize_auth_key, Pattern};
-use crate::protocol::{AuthConfig, CacheKeyType};
+use crate::protocol::AuthConfig;
 use crate::secret::Secret;
 
 /// Docker Hub's historical key; kubelet falls back to it for Hub images no key matched.
@@ -313,9 +313,6 @@ impl Backend for FileBackend {
             .iter()
             .map(|m| (m.key.clone(), m.auth.clone()))
             .collect();
-        // A key with a path covers only part of the registry; caching such an answer per
-        // registry would leave other repositories without credentials until it expires.
-        let narrow = self.matches.iter().any(|m| m.key.contains('/'));
         let sources: Vec<String> = {
             let mut s: Vec<String> = self
                 .matches
@@ -327,11 +324,7 @@ impl Backend for FileBackend {
         };
         Ok(Credentials {
             auth,
-            cache_key_type: if narrow {
-                CacheKeyType::Image
-            } else {
-                CacheKeyType::Registry
-            },
+            cache_key_type: key_type_for(self.matches.iter().map(|m| m.key.as_str())),
             lifetime: Lifetime::CacheFor(self.cache_for),
             identity: format!("docker config {}", sources.join(", ")),
         })
@@ -341,6 +334,7 @@ impl Backend for FileBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::CacheKeyType;
 
     fn config(text: &str) -> DockerConfig {
         DockerConfig::parse(Path::new("/test/config.json"), text).unwrap()

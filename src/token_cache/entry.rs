@@ -142,13 +142,7 @@ impl Entry {
     }
 
     pub(super) fn summary(&self) -> Summary {
-        // Half-life: the same point where kubelet is told to stop reusing the token.
-        let refresh_at = self.issued_at
-            + self
-                .expires_at
-                .duration_since(self.issued_at)
-                .unwrap_or_default()
-                / 2;
+        let refresh_at = crate::lifetime::refresh_at(self.issued_at, self.expires_at);
         Summary {
             backend: self.backend.clone(),
             registry: self.registry.clone(),

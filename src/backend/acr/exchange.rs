@@ -22,15 +22,11 @@ use super::challenge;
 use crate::deadline::Deadline;
 use crate::hosts::{self, CloudRegistry};
 use crate::http;
-use crate::lifetime::Lifetime;
+use crate::lifetime::{Lifetime, ACR_UNREADABLE_EXPIRY_CACHE};
 use crate::secret::Secret;
 
 /// The user name ACR expects with a refresh token.
 pub const ACR_USERNAME: &str = "00000000-0000-0000-0000-000000000000";
-
-/// How long kubelet may keep a refresh token whose expiry cannot be read: ACR issues them for
-/// about three hours, and the reference plugin caches them for one.
-pub const UNKNOWN_EXPIRY_CACHE: Duration = Duration::from_secs(3600);
 
 /// The ACR token server a challenge pointed to, after the realm check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +196,7 @@ pub async fn exchange(
         })?;
     let lifetime = match jwt_expiry(token) {
         Some(at) => Lifetime::ExpiresAt(at),
-        None => Lifetime::CacheFor(UNKNOWN_EXPIRY_CACHE),
+        None => Lifetime::CacheFor(ACR_UNREADABLE_EXPIRY_CACHE),
     };
     Ok(Exchanged {
         refresh_token: Secret::new(token.to_string()),

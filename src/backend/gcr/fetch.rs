@@ -10,7 +10,7 @@ use crate::backend::file::Match;
 use crate::backend::file::{find_matches, DockerConfig};
 use crate::deadline::Deadline;
 use crate::image::ImageRef;
-use crate::lifetime::Lifetime;
+use crate::lifetime::{key_type_for, Lifetime};
 use crate::protocol::AuthConfig;
 use crate::{http, runtime};
 
@@ -147,17 +147,13 @@ impl GcrBackend {
                 }
             }
             Outcome::Entries { matches, source } => {
-                // As in the file backend: a key with a path covers only part of a registry.
-                let narrow = matches.iter().any(|m| m.key.contains('/'));
                 let auth: BTreeMap<String, AuthConfig> =
                     matches.into_iter().map(|m| (m.key, m.auth)).collect();
                 Credentials {
+                    cache_key_type: overrides
+                        .key_type
+                        .unwrap_or_else(|| key_type_for(auth.keys().map(String::as_str))),
                     auth,
-                    cache_key_type: overrides.key_type.unwrap_or(if narrow {
-                        CacheKeyType::Image
-                    } else {
-                        CacheKeyType::Registry
-                    }),
                     lifetime: Lifetime::CacheFor(overrides.duration.unwrap_or(self.static_cache)),
                     identity: source,
                 }
