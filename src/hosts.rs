@@ -399,8 +399,9 @@ fn parse_ecr_private(host: &str, lower: &str) -> Option<EcrHost> {
     })
 }
 
-/// An AWS account id is exactly 12 decimal digits (leading zeros included).
-fn is_aws_account_id(label: &str) -> bool {
+/// An AWS account id is exactly 12 decimal digits (leading zeros included); also a host
+/// rule's `registryId`.
+pub fn is_aws_account_id(label: &str) -> bool {
     label.len() == 12 && label.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -624,15 +625,15 @@ fn is_gcp_location(s: &str) -> bool {
 // DNS shape
 // ---------------------------------------------------------------------------------------------
 
-/// A lower-case DNS host name as a registry host can be: labels of 1–63 bytes from `[a-z0-9-]`
-/// that neither start nor end with `-`.
+/// A DNS host name: at most 253 bytes of dot-separated labels of 1–63 bytes from
+/// `[A-Za-z0-9-]` that neither start nor end with `-`. The one DNS-name check of the crate:
+/// the cloud grammars, `--registry-mirror` and ACR's custom-cloud hosts use it.
 ///
 /// Checking this first means the grammars never see non-ASCII text (no slicing inside a UTF-8
 /// sequence), empty labels (`a..b`, a trailing dot) or anything a URL parser would have split
-/// (`user@`, `/`, `:`). DNS's 253-byte total needs no check: every grammar fixes its number of
-/// labels, so no host it claims can come near that length.
-fn is_dns_name(lower: &str) -> bool {
-    !lower.is_empty() && lower.split('.').all(is_dns_label)
+/// (`user@`, `/`, `:`).
+pub fn is_dns_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 253 && name.split('.').all(is_dns_label)
 }
 
 fn is_dns_label(label: &str) -> bool {
@@ -642,7 +643,40 @@ fn is_dns_label(label: &str) -> bool {
         && bytes.last() != Some(&b'-')
         && bytes
             .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+}
+
+/// Splits `host[:port]` at the port's colon; a bracketed IPv6 host keeps its brackets. Text
+/// after `]` that is not `:port` stays part of the host, which then fails validation.
+pub fn split_host_port(registry: &str) -> (&str, Option<&str>) {
+    let host_end = match registry.find(']') {
+        Some(i) if registry.starts_with('[') => i + 1,
+        _ => 0,
+    };
+    match registry[host_end..].find(':') {
+        Some(i) => (
+            &registry[..host_end + i],
+            Some(&registry[host_end + i + 1..]),
+        ),
+        None => (registry, None),
+    }
+}
+
+/// Whether `host` is a login server of an Azure custom cloud: `<name>.<suffix>`, with
+/// `suffix` azure.json's `containerRegistryDNSSuffix` and `<name>` one label of 5–63 letters,
+/// digits or dashes. `host` is compared lower-cased, `suffix` as written.
+pub fn is_acr_custom_cloud_host(host: &str, suffix: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    let Some(label) = host
+        .strip_suffix(suffix)
+        .and_then(|rest| rest.strip_suffix('.'))
+    else {
+        return false;
+    };
+    (5..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::hosts::split_host_port;
+
 /// Docker Hub's canonical registry name, as kubelet sends it.
 const DOCKER_HUB: &str = "docker.io";
 /// Docker Hub's legacy name, which Docker rewrites to [`DOCKER_HUB`].
@@ -144,7 +146,7 @@ impl ImageRef {
     }
 
     fn split_registry(&self) -> (&str, Option<&str>) {
-        split_port(&self.registry)
+        split_host_port(&self.registry)
     }
 }
 
@@ -177,25 +179,9 @@ fn split_docker_domain(name: &str) -> (&str, String) {
     }
 }
 
-/// Splits `host[:port]`; a bracketed IPv6 host keeps its brackets. Text after `]` that
-/// is not `:port` is returned as part of the host, which then fails validation.
-fn split_port(registry: &str) -> (&str, Option<&str>) {
-    let host_end = match registry.find(']') {
-        Some(i) if registry.starts_with('[') => i + 1,
-        _ => 0,
-    };
-    match registry[host_end..].find(':') {
-        Some(i) => (
-            &registry[..host_end + i],
-            Some(&registry[host_end + i + 1..]),
-        ),
-        None => (registry, None),
-    }
-}
-
 /// Docker's domain grammar: (DNS-like name | `[ipv6]`) with an optional `:port`.
 fn valid_domain(domain: &str) -> bool {
-    let (host, port) = split_port(domain);
+    let (host, port) = split_host_port(domain);
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     let host_ok = match host.strip_prefix('[') {
         Some(rest) => rest.strip_suffix(']').is_some_and(|addr| {
@@ -206,7 +192,9 @@ fn valid_domain(domain: &str) -> bool {
     port_ok && host_ok
 }
 
-/// `[a-zA-Z0-9]` or `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`.
+/// `[a-zA-Z0-9]` or `[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]`: Docker's reference grammar, which
+/// has no DNS length limits, so not [`crate::hosts::is_dns_name`] (kubelet accepts what Docker
+/// parses).
 fn valid_domain_component(c: &str) -> bool {
     let b = c.as_bytes();
     match (b.first(), b.last()) {

@@ -18,7 +18,7 @@
 //! | [`pattern`] | kubelet's glob matching of hosts and paths — the one home of it |
 //! | [`settings`] | the parsed options that decide routing and build backends |
 //! | [`dispatch`] | the router: host rules, docker config entries, cloud hosts, nobody → a target, as data |
-//! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry |
+//! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry, with the DNS-name, `host:port` and account-id helpers |
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
 //! | [`local_file`] | reading every local file: regular files only, never blocking, size-capped |
 //! | [`parse_limits`] | nesting, YAML size and alias bounds checked before a parser runs |

@@ -153,7 +153,7 @@ impl RawRule {
                     .filter(|r| !r.is_empty())
                     .ok_or("backend ecr needs \"region\" (the mirror's host does not name one)")?;
                 if let Some(id) = &self.registry_id {
-                    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    if !crate::hosts::is_aws_account_id(id) {
                         return Err(format!(
                             "registryId {id:?} is not a 12-digit AWS account id"
                         ));

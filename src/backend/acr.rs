@@ -156,13 +156,7 @@ pub fn route_custom_suffix(
     let path = settings.config.as_ref()?;
     let config = AzureConfig::load(path).ok()?;
     let suffix = config.cloud.registry_suffix.clone()?;
-    let host = image.host().to_ascii_lowercase();
-    let label = host.strip_suffix(suffix.as_str())?.strip_suffix('.')?;
-    let is_name = (5..=63).contains(&label.len())
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if !is_name || image.port().is_some() {
+    if !hosts::is_acr_custom_cloud_host(image.host(), &suffix) || image.port().is_some() {
         return None;
     }
     let reason = format!(

@@ -7,6 +7,8 @@
 //! compared with the image's registry, and the mapping splits at the LAST `:`, as DST is a
 //! login server without a port: `reg.local:5000:myacr.azurecr.io` means SRC `reg.local:5000`.
 
+use crate::hosts::{is_dns_name, split_host_port};
+
 /// One SRC → DST mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mirror {
@@ -51,10 +53,7 @@ pub fn find<'a>(mirrors: &'a [Mirror], registry: &str) -> Option<&'a Mirror> {
 
 /// `host[:port]` with the host lower-cased, or None when it is not one.
 fn parse_registry(text: &str) -> Option<String> {
-    let (host, port) = match text.split_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (text, None),
-    };
+    let (host, port) = split_host_port(text);
     if !is_dns_name(host) {
         return None;
     }
@@ -68,22 +67,6 @@ fn parse_registry(text: &str) -> Option<String> {
             (n.to_string() == p).then(|| format!("{host}:{p}"))
         }
     }
-}
-
-/// A DNS name or IPv4 address: dot-separated labels of `[A-Za-z0-9-]`, no label empty or
-/// starting/ending with `-`.
-fn is_dns_name(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 253
-        && text.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 #[cfg(test)]
