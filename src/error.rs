@@ -62,16 +62,22 @@ impl std::error::Error for Error {}
 /// Callers pass only errors that carry no secret (or redact the result).
 pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let piece = c.to_string();
+    for cause in sources(error).skip(1) {
+        let piece = cause.to_string();
         if !text.contains(&piece) {
             text.push_str(": ");
             text.push_str(&piece);
         }
-        cause = c.source();
     }
     text.replace(['\n', '\r'], " ")
+}
+
+/// `error` and then each of its sources, outermost first: the one walk of a source chain, for
+/// [`chain`] and for the code that classifies a failure by a cause's type (retry decisions).
+pub fn sources<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
 }
 
 /// Shorthand for results in this crate.

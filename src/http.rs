@@ -357,8 +357,7 @@ fn describe(error: reqwest::Error) -> String {
 /// handshake refused the server (a certificate the trust store rejects stays rejected); a few
 /// times when nothing listens; yes for timeouts, reset connections and anything else.
 pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
+    for e in crate::error::sources(error) {
         if e.downcast_ref::<rustls::Error>().is_some() {
             return Failure::Permanent;
         }
@@ -372,7 +371,6 @@ pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
                 return Failure::Refused;
             }
         }
-        source = e.source();
     }
     Failure::Transient { retry_after: None }
 }

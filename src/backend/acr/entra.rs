@@ -265,8 +265,7 @@ impl BoundedTransport {
 /// The useful part of a transport error: the innermost causes, without the request URL.
 fn transport_cause(error: &azure_core::Error) -> String {
     let mut pieces: Vec<String> = Vec::new();
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
+    for c in crate::error::sources(error).skip(1) {
         if let Some(r) = c.downcast_ref::<reqwest::Error>() {
             if r.is_connect() {
                 pieces.push("cannot connect".into());
@@ -276,7 +275,6 @@ fn transport_cause(error: &azure_core::Error) -> String {
         } else {
             pieces.push(c.to_string());
         }
-        cause = c.source();
     }
     pieces.dedup();
     if pieces.is_empty() {

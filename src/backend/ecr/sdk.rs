@@ -346,8 +346,7 @@ enum SourceFailure {
 fn source_failure(error: &(dyn std::error::Error + 'static)) -> SourceFailure {
     use aws_config::imds::client::error::{ImdsError, TokenError};
     use aws_smithy_runtime_api::client::result::ConnectorError;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
+    for e in crate::error::sources(error) {
         if let Some(ImdsError::ErrorResponse(answer)) = e.downcast_ref::<ImdsError>() {
             return SourceFailure::Status(answer.response().status().as_u16());
         }
@@ -363,7 +362,6 @@ fn source_failure(error: &(dyn std::error::Error + 'static)) -> SourceFailure {
             let refused = matches!(crate::http::classify(connector), Failure::Refused);
             return SourceFailure::Connector { refused };
         }
-        source = e.source();
     }
     SourceFailure::Other
 }
