@@ -375,6 +375,28 @@ pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
     Failure::Transient { retry_after: None }
 }
 
+/// A remote server's error text made fit for one log line: control characters (line breaks
+/// included) become spaces, at most `max` characters. The one place error bodies are cut down,
+/// so no backend prints a multi-line or unbounded answer.
+pub fn one_line(text: &str, max: usize) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
+}
+
+/// An OAuth 2 error body (RFC 6749 §5.2: `{"error": CODE, "error_description": TEXT}`, as STS,
+/// Entra and ACR's token endpoint send it) as `CODE: TEXT`, either part left out when it is
+/// not a string; empty when neither is.
+pub fn oauth_error(body: &serde_json::Value) -> String {
+    [body.get("error"), body.get("error_description")]
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

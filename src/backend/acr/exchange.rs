@@ -217,20 +217,9 @@ fn error_detail(body: &Value, sent: &Secret<String>) -> String {
             .collect::<Vec<_>>()
             .join(": ")
     } else {
-        [body.get("error"), body.get("error_description")]
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(": ")
+        http::oauth_error(body)
     };
-    let one_line: String = sent
-        .redact_from(&text)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    one_line
+    http::one_line(&sent.redact_from(&text), 200)
 }
 
 /// A JWT's payload claims, or None when it is not a JWT (three dot-separated parts, the

@@ -135,10 +135,7 @@ pub fn error_summary(body: &str, sent: &[&Secret<String>]) -> String {
         return String::new();
     };
     let text = match value.get("error") {
-        Some(Value::String(code)) => match value.get("error_description").and_then(Value::as_str) {
-            Some(desc) => format!("{code}: {desc}"),
-            None => code.clone(),
-        },
+        Some(Value::String(_)) => crate::http::oauth_error(&value),
         Some(Value::Object(e)) => {
             let status = e.get("status").and_then(Value::as_str).unwrap_or("error");
             match e.get("message").and_then(Value::as_str) {
@@ -151,12 +148,7 @@ pub fn error_summary(body: &str, sent: &[&Secret<String>]) -> String {
     let text = sent
         .iter()
         .fold(text, |text, secret| secret.redact_from(&text));
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    format!(" ({clean})")
+    format!(" ({})", crate::http::one_line(&text, 300))
 }
 
 /// Parses RFC 3339 (`2025-01-02T03:04:05.123456789Z`, `...+01:00`) as IAM's `expireTime`.
