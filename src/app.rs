@@ -77,6 +77,8 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
                 None => Ok(0),
             }
         }
+        Command::Install(options) => write_stdout(&crate::install::run(&options)?).map(|_| 0),
+        Command::SyncDockerConfig(options) => crate::sync_docker_config::run(&options),
         Command::Cache(options) => {
             let dir = invocation
                 .settings

@@ -50,6 +50,10 @@ pub enum Command {
     Help,
     /// `--version`.
     Version,
+    /// `install ...`: this binary, its drop-in names and a kubelet config into place.
+    Install(crate::install::InstallOptions),
+    /// `sync-docker-config ...`: a node Docker config kept equal to a mounted Secret.
+    SyncDockerConfig(crate::sync_docker_config::SyncOptions),
 }
 
 /// A parsed command line.
@@ -69,6 +73,10 @@ pub struct Invocation {
 /// under a reference plugin's name, extra positional arguments are accepted and ignored, as
 /// that plugin did.
 pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
+    // Node-side commands with their own flags (src/install.rs); only as the first argument.
+    if let Some(invocation) = parse_node_command(args)? {
+        return Ok(invocation);
+    }
     let drop_in = program != PROGRAM_NAMES[0] && PROGRAM_NAMES.contains(&program);
     let mut settings = Settings::default();
     let mut timeout = DEFAULT_TIMEOUT;
@@ -225,6 +233,23 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
         timeout,
         verbosity,
     })
+}
+
+/// `install ...` and `sync-docker-config ...`, parsed by their own modules; `None` for every other command line.
+fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
+    let command = match args.first().map(String::as_str) {
+        Some("install") => Command::Install(crate::install::parse_args(&args[1..])?),
+        Some("sync-docker-config") => {
+            Command::SyncDockerConfig(crate::sync_docker_config::parse_args(&args[1..])?)
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Invocation {
+        command,
+        settings: Settings::default(),
+        timeout: DEFAULT_TIMEOUT,
+        verbosity: 0,
+    }))
 }
 
 /// Options that only `check` takes.
@@ -395,7 +420,7 @@ fn mode_from_positional(
         // that kubelet configs pass; under their names, keep serving.
         Some(_) if drop_in => Ok(Command::Serve),
         Some(other) => Err(Error::Usage(format!(
-            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, cache"
+            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, cache, install, sync-docker-config"
         ))),
     }
 }
@@ -473,7 +498,7 @@ USAGE
       size and identity, never a token. purge removes every entry, or with --expired those
       no run would serve, or with --registry those of registries matching a pattern as in
       matchImages (repeatable, e.g. '*.azurecr.io'). Entries a run is fetching are kept.
-
+{install}{sync}
 OPTIONS
   --docker-config PATH          Serve entries of this Docker config.json (or legacy
                                 .dockercfg) to images they match. Repeatable; for a key in
@@ -550,6 +575,8 @@ auth-provider-gcp it accepts those plugins' positional arguments.
         max = format_go_duration(MAX_TIMEOUT),
         timeout = format_go_duration(DEFAULT_TIMEOUT),
         cache_dir = crate::token_cache::DEFAULT_DIR,
+        install = crate::install::HELP,
+        sync = crate::sync_docker_config::HELP,
     )
 }
 

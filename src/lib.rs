@@ -39,6 +39,8 @@
 //! | [`check`] | the `check IMAGE` dry run (and what the token cache holds for it) |
 //! | [`cache_command`] | `cache list` / `cache purge`: the token cache for operators, no secrets shown |
 //! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` as strictly as kubelet does (serde) |
+//! | [`install`] | `install`: the binary, drop-in names and kubelet config put in place atomically |
+//! | [`sync_docker_config`] | `sync-docker-config`: a node Docker config kept equal to a mounted Secret |
 //! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
 //! | [`annotations`] | service-account annotation keys the backends read |
 //! | [`error`] | the error type; one line each, never a secret |
@@ -60,6 +62,7 @@ pub mod error;
 pub mod hosts;
 pub mod http;
 pub mod image;
+pub mod install;
 pub mod kubelet_config;
 pub mod lifetime;
 pub mod local_file;
@@ -74,6 +77,7 @@ pub mod runtime;
 pub mod secret;
 pub mod serve;
 pub mod settings;
+pub mod sync_docker_config;
 #[cfg(test)]
 mod test_util;
 pub mod token_cache;

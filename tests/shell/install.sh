@@ -21,10 +21,26 @@ for name in ecr-credential-provider acr-credential-provider auth-provider-gcp; d
 	esac
 done
 
+# --config-dest installs the config too; a second run changes nothing and says so.
+out=$(scripts/install.sh --bin-dir "$dir/bin" --binary "$CCP_BIN" --drop-in-names \
+	--config provider-config/eks.yaml --config-dest "$dir/etc/config.yaml")
+cmp -s provider-config/eks.yaml "$dir/etc/config.yaml" || { echo "config not installed"; exit 1; }
+case "$out" in
+*installed* | *linked*) echo "second install rewrote the binary or links: $out"; exit 1 ;;
+esac
+[ "$(grep -c '^unchanged ' <<<"$out")" = 4 ] || { echo "expected 4 unchanged lines: $out"; exit 1; }
+grep -q "^wrote $dir/etc/config.yaml\$" <<<"$out" || { echo "config not reported: $out"; exit 1; }
+
 printf 'apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\nproviders: []\n' >"$dir/bad.yaml"
 if scripts/install.sh --bin-dir "$dir/bin2" --binary "$CCP_BIN" --config "$dir/bad.yaml" >/dev/null 2>&1; then
 	echo "install went ahead with a config kubelet refuses"
 	exit 1
 fi
 [ ! -e "$dir/bin2/cloud-credential-provider" ] || { echo "refused install left a binary"; exit 1; }
+if scripts/install.sh --bin-dir "$dir/bin3" --binary "$CCP_BIN" --config "$dir/bad.yaml" \
+	--config-dest "$dir/etc3/config.yaml" >/dev/null 2>&1; then
+	echo "install went ahead with a config kubelet refuses (--config-dest)"
+	exit 1
+fi
+[ ! -e "$dir/bin3" ] && [ ! -e "$dir/etc3" ] || { echo "refused install left files"; exit 1; }
 echo "install.sh: ok"
