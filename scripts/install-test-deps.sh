@@ -70,6 +70,18 @@ else
 	log "installed: ${missing[*]}"
 fi
 
+# kubectl renders deploy/kustomize (tests/deploy.rs skips that one test, saying so, without
+# it). Debian and Ubuntu have no kubectl package; install it when an apt source offers one
+# (e.g. Kubernetes' pkgs.k8s.io or Google Cloud's repository is configured).
+if ! command -v kubectl >/dev/null 2>&1; then
+	if [ "$(id -u)" -eq 0 ] && apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+		log "installing kubectl from the configured apt source"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends kubectl </dev/null
+	else
+		log "kubectl: no apt source offers it; tests/deploy.rs will skip rendering the kustomize base"
+	fi
+fi
+
 if command -v ss >/dev/null 2>&1 && ss -ltnpH 'sport = :5000' 2>/dev/null | grep -q docker-registry; then
 	log "WARNING: a docker-registry listens on :5000 (not started by this script); the tests do not need it"
 fi
@@ -95,8 +107,9 @@ else
 fi
 
 # Python test fakes live in .venv (git-ignored): moto (AWS APIs), trustme (a throwaway CA
-# for the TLS fakes of Azure and Google endpoints). Pinned for repeatable CI.
-PY_PACKAGES=("moto[server]==5.2.5" "trustme==1.2.1")
+# for the TLS fakes of Azure and Google endpoints), kubernetes-validate (the Kubernetes schemas,
+# bundled, for deploy/ manifests offline: tests/deploy.rs). Pinned for repeatable CI.
+PY_PACKAGES=("moto[server]==5.2.5" "trustme==1.2.1" "kubernetes-validate==1.37.0")
 venv=${CCP_VENV:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"}
 stamp="$venv/.ccp-packages"
 if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${PY_PACKAGES[*]}" ]; then

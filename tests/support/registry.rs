@@ -133,6 +133,11 @@ impl TestRegistry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The first user's `user:password`, as skopeo's `--dest-creds` takes it.
+    pub fn push_creds(&self) -> String {
+        format!("{}:{}", self.users[0].0, self.users[0].1)
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -202,7 +207,7 @@ impl TestRegistry {
 
     /// skopeo isolated from the host's containers configuration (policy, registries.conf,
     /// auth files): every test sees the same behaviour.
-    fn skopeo(&self, args: &[&str]) -> super::Ran {
+    pub fn skopeo(&self, args: &[&str]) -> super::Ran {
         let skopeo = require_tool("skopeo");
         let registries_d = self.dir.join("registries.d");
         let registries_conf = self.dir.join("registries.conf");
