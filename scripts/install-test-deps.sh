@@ -11,7 +11,8 @@ set -euo pipefail
 # hyperfine, time (/usr/bin/time): scripts/bench.sh. iproute2 (ip), util-linux (unshare):
 # scripts/loopback-only.sh. python3-venv: Python test fakes (moto). ca-certificates: the cloud
 # crates load the system trust store when they build an HTTP client. file: tests/static_binary.rs.
-PACKAGES=(docker-registry skopeo umoci apache2-utils hyperfine iproute2 util-linux time python3-venv ca-certificates file)
+# binutils (objcopy): tests/deploy.rs builds its image from the debug binary without debug info.
+PACKAGES=(docker-registry skopeo umoci apache2-utils hyperfine iproute2 util-linux time python3-venv ca-certificates file binutils)
 
 log() { printf 'install-test-deps: %s\n' "$*"; }
 die() {
