@@ -363,8 +363,7 @@ fn sync_parent(path: &Path) -> io::Result<()> {
 }
 
 /// The `install` part of `--help`.
-pub const HELP: &str = "\
-  cloud-credential-provider install [--bin-dir DIR] [--drop-in-names] [--link symlink|hardlink]
+pub const HELP: &str = "  cloud-credential-provider install [--bin-dir DIR] [--drop-in-names] [--link symlink|hardlink]
                                     [--config FILE --config-dest PATH] [--dry-run]
       Copy this binary into DIR (kubelet's --image-credential-provider-bin-dir, default
       /usr/local/libexec/kubelet-credential-provider) under a temporary name, sync it, then

@@ -87,8 +87,8 @@ pub fn parse_args(args: &[String]) -> Result<SyncOptions> {
         v.ok_or_else(|| Error::Usage(format!("sync-docker-config needs {flag}")))
     };
     Ok(SyncOptions {
-        source: need(source, "--source FILE")?,
-        dest: need(dest, "--dest FILE")?,
+        source: need(source, "--source SECRET_FILE")?,
+        dest: need(dest, "--dest NODE_FILE")?,
         interval,
         once,
     })
@@ -189,13 +189,15 @@ fn say(message: &str) {
 }
 
 /// The `sync-docker-config` part of `--help`.
-pub const HELP: &str = "\
-  cloud-credential-provider sync-docker-config --source FILE --dest FILE [--interval DUR] [--once]
-      Keep DEST (the node file a --docker-config names) equal to FILE, a Docker config in a
-      mounted Kubernetes Secret (e.g. /secret/.dockerconfigjson): every DUR (default 10s) FILE
-      is read and, when it differs and parses as a Docker config, written to DEST under a
-      temporary name, mode 0600, and renamed into place. An invalid or missing FILE never
-      replaces DEST. --once looks once and exits (1 on an invalid or missing FILE).
+pub const HELP: &str =
+    "  cloud-credential-provider sync-docker-config --source SECRET_FILE --dest NODE_FILE
+                                    [--interval DUR] [--once]
+      Keep NODE_FILE (the file a --docker-config names) equal to SECRET_FILE, a Docker config
+      in a mounted Kubernetes Secret (e.g. /secret/.dockerconfigjson): every DUR (default
+      10s) SECRET_FILE is read and, when it differs and parses as a Docker config, written
+      to NODE_FILE under a temporary name, mode 0600, and renamed into place. A missing or
+      invalid SECRET_FILE never replaces NODE_FILE. --once looks once and exits (1 when
+      SECRET_FILE is missing or invalid).
 ";
 
 #[cfg(test)]
@@ -214,7 +216,7 @@ mod tests {
         let e = parse_args(&args(&["--source", "/s"])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "sync-docker-config needs --dest FILE (see --help)"
+            "sync-docker-config needs --dest NODE_FILE (see --help)"
         );
     }
 

@@ -145,6 +145,33 @@ fn execs_racing_repeated_installs_never_fail() {
     assert!(left.is_empty(), "temporary files left behind: {left:?}");
 }
 
+/// `--help` tells an operator about both node commands.
+#[test]
+fn help_lists_install_and_sync() {
+    let ran = run_bin(Path::new(BIN), &["--help"]);
+    assert!(ran.status.success());
+    assert!(
+        ran.stdout
+            .contains("  cloud-credential-provider install [--bin-dir DIR] [--drop-in-names]"),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout.contains(
+            "  cloud-credential-provider sync-docker-config --source SECRET_FILE --dest NODE_FILE"
+        ),
+        "{}",
+        ran.stdout
+    );
+    let ran = run_bin(Path::new(BIN), &["install", "--nope"]);
+    assert_eq!(ran.status.code(), Some(1));
+    assert_eq!(ran.stdout, "");
+    assert_eq!(
+        ran.stderr,
+        "cloud-credential-provider: error: install: unexpected argument \"--nope\" (see --help)\n"
+    );
+}
+
 /// A second run with the same binary and config writes nothing: same inodes, same
 /// modification times, every line "unchanged".
 #[test]
