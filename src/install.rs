@@ -142,6 +142,11 @@ pub fn run(options: &InstallOptions) -> Result<String> {
     let bin_path = options.bin_dir.join(PROGRAM_NAMES[0]);
     if !options.dry_run {
         create_dir(&options.bin_dir)?;
+        for name in PROGRAM_NAMES {
+            for stale in remove_stale_temps(&options.bin_dir.join(name)) {
+                out.push_str(&format!("removed {}\n", stale.display()));
+            }
+        }
     }
     let binary_in_place = same_file_content(&bin_path, &binary, BINARY_MODE)?;
     let state = if binary_in_place {
@@ -201,6 +206,9 @@ pub fn run(options: &InstallOptions) -> Result<String> {
             if !options.dry_run {
                 if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
                     create_dir(parent)?;
+                }
+                for stale in remove_stale_temps(dest) {
+                    out.push_str(&format!("removed {}\n", stale.display()));
                 }
                 replace_file(dest, &content, CONFIG_MODE).map_err(|e| io_error(dest, e))?;
             }
@@ -353,6 +361,44 @@ fn temp_name(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(temp))
 }
 
+/// How old a temporary file must be before a later run takes it for the leftover of a run
+/// that was killed (OOM, node shutdown) between writing and renaming it. No run takes
+/// anywhere near this long, so a run in progress never loses its file.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes the temporary files of `path` ([`temp_name`]) older than [`STALE_TEMP_AGE`], which
+/// would otherwise stay in kubelet's bin dir for good; returns what was removed. Best effort:
+/// a file that cannot be removed is left for the next run.
+pub(crate) fn remove_stale_temps(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let old = fs::symlink_metadata(entry.path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if old && fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
 /// Syncs the directory holding `path`, so the rename itself survives a crash.
 fn sync_parent(path: &Path) -> io::Result<()> {
     let parent = match path.parent() {
@@ -454,6 +500,39 @@ mod tests {
             "{name}"
         );
         assert_eq!(a.parent(), Some(Path::new("/d")));
+    }
+
+    #[test]
+    fn only_old_temporary_files_of_the_name_are_removed() {
+        let dir = std::env::temp_dir().join(format!("ccp-install-stale-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cloud-credential-provider");
+        let make = |name: &str, age: u64| {
+            let file = File::create(dir.join(name)).unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age);
+            file.set_modified(when).unwrap();
+        };
+        make(".cloud-credential-provider.tmp-1-0", 7200);
+        make(".cloud-credential-provider.tmp-2-0", 60);
+        make(".other.tmp-3-0", 7200);
+        let removed = remove_stale_temps(&path);
+        assert_eq!(
+            removed,
+            vec![dir.join(".cloud-credential-provider.tmp-1-0")]
+        );
+        let mut left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![
+                OsString::from(".cloud-credential-provider.tmp-2-0"),
+                OsString::from(".other.tmp-3-0")
+            ]
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

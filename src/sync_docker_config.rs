@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::backend::file::DockerConfig;
 use crate::duration::{format_go_duration, parse_go_duration};
 use crate::error::{Error, Result};
-use crate::install::{replace_file, same_file_content};
+use crate::install::{remove_stale_temps, replace_file, same_file_content};
 use crate::local_file;
 
 /// Mode of the node's copy: it holds registry passwords, readable by root (kubelet) only.
@@ -127,6 +127,9 @@ pub fn sync_once(source: &Path, dest: &Path) -> Result<Outcome> {
     if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| Error::Io(format!("sync-docker-config: {}: {e}", parent.display())))?;
+    }
+    for stale in remove_stale_temps(dest) {
+        say(&format!("removed {}", stale.display()));
     }
     replace_file(dest, &bytes, DEST_MODE)
         .map_err(|e| Error::Io(format!("sync-docker-config: {}: {e}", dest.display())))?;

@@ -315,6 +315,31 @@ fn drop_in_names_answer_as_symlinks_or_hard_links() {
     }
 }
 
+/// What a killed install left behind (a temporary file over an hour old) goes with the next
+/// install; a younger one may belong to a run in progress and stays.
+#[test]
+fn install_removes_what_a_killed_install_left() {
+    let dir = TempDir::new("install-stale");
+    let bin_dir = dir.join("bin");
+    fs::create_dir_all(&bin_dir).unwrap();
+    let stale = bin_dir.join(".cloud-credential-provider.tmp-4242-0");
+    let young = bin_dir.join(".cloud-credential-provider.tmp-4243-0");
+    for (path, age) in [(&stale, 7200), (&young, 5)] {
+        let file = fs::File::create(path).unwrap();
+        file.set_modified(std::time::SystemTime::now() - Duration::from_secs(age))
+            .unwrap();
+    }
+    let ran = install(Path::new(BIN), &["--bin-dir", path_str(&bin_dir)]);
+    assert!(ran.status.success(), "{}", ran.describe());
+    assert!(
+        ran.stdout
+            .starts_with(&format!("removed {}\ninstalled ", stale.display())),
+        "{}",
+        ran.stdout
+    );
+    assert!(!stale.exists() && young.exists());
+}
+
 /// A config kubelet would refuse stops the install before anything is written: no bin dir,
 /// no binary, no config; one error line, exit 1.
 #[test]
@@ -556,7 +581,18 @@ fn sync_loop_follows_secret_volume_updates() {
     volume.update(&[(KEY, &versions[1])]);
     wait_for(&versions[1]);
     volume.update(&[(KEY, b"{not json")]);
-    thread::sleep(Duration::from_millis(500));
+    // Until the loop has looked at it (a loaded machine may delay a look well past 100 ms).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(&stderr_path)
+        .unwrap()
+        .contains("not valid JSON")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the invalid version was never looked at"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(
         fs::read(&dest).unwrap(),
         versions[1],
@@ -564,6 +600,20 @@ fn sync_loop_follows_secret_volume_updates() {
     );
     volume.update(&[(KEY, &versions[2])]);
     wait_for(&versions[2]);
+    // The log line follows the rename: wait for it before stopping the loop.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(&stderr_path)
+        .unwrap()
+        .matches(": updated ")
+        .count()
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the third update was never logged"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
     assert_eq!(mode(&dest), 0o600);
     let _ = child.kill();
     let _ = child.wait();
