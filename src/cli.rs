@@ -235,7 +235,8 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
-/// `install ...` and `sync-docker-config ...`, parsed by their own modules; `None` for every other command line.
+/// `install ...` and `sync-docker-config ...`, parsed by their own modules; `None` for every
+/// other command line.
 fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
     let command = match args.first().map(String::as_str) {
         Some("install") => Command::Install(crate::install::parse_args(&args[1..])?),
