@@ -581,6 +581,51 @@ auth-provider-gcp it accepts those plugins' positional arguments.
     )
 }
 
+/// The arguments of a node subcommand (`install`, `sync-docker-config`), one flag at a time:
+/// `--flag value` or `--flag=value`, an empty value refused with the subcommand's name.
+pub(crate) struct SubcommandArgs<'a> {
+    command: &'static str,
+    rest: std::slice::Iter<'a, String>,
+}
+
+/// One argument of a [`SubcommandArgs`]: as written, its flag name and an inline value.
+pub(crate) struct SubcommandFlag<'a> {
+    /// The argument as written, for "unexpected argument" messages.
+    pub arg: &'a str,
+    /// The flag without an inline `=value`.
+    pub name: &'a str,
+    inline: Option<&'a str>,
+}
+
+impl<'a> SubcommandArgs<'a> {
+    /// The arguments after `command`.
+    pub(crate) fn new(command: &'static str, args: &'a [String]) -> SubcommandArgs<'a> {
+        SubcommandArgs {
+            command,
+            rest: args.iter(),
+        }
+    }
+
+    /// The next argument, if any.
+    pub(crate) fn next_flag(&mut self) -> Option<SubcommandFlag<'a>> {
+        let arg = self.rest.next()?.as_str();
+        let (name, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (arg, None),
+        };
+        Some(SubcommandFlag { arg, name, inline })
+    }
+
+    /// The value of `flag`: inline, else the next argument; never empty.
+    pub(crate) fn value(&mut self, flag: &SubcommandFlag<'a>) -> Result<String> {
+        flag.inline
+            .or_else(|| self.rest.next().map(String::as_str))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| Error::Usage(format!("{}: {} needs a value", self.command, flag.name)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,25 +65,13 @@ pub fn parse_args(args: &[String]) -> Result<InstallOptions> {
     let mut config = None;
     let mut config_dest = None;
     let mut dry_run = false;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String> {
-            let v = match &inline {
-                Some(v) => Some(v.clone()),
-                None => iter.next().cloned(),
-            };
-            v.filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::Usage(format!("install: {flag} needs a value")))
-        };
-        match flag {
-            "--bin-dir" => bin_dir = PathBuf::from(value()?),
+    let mut args = crate::cli::SubcommandArgs::new("install", args);
+    while let Some(flag) = args.next_flag() {
+        match flag.name {
+            "--bin-dir" => bin_dir = PathBuf::from(args.value(&flag)?),
             "--drop-in-names" => drop_in_names = true,
             "--link" => {
-                link_style = match value()?.as_str() {
+                link_style = match args.value(&flag)?.as_str() {
                     "symlink" => LinkStyle::Symlink,
                     "hardlink" => LinkStyle::Hardlink,
                     other => {
@@ -93,12 +81,13 @@ pub fn parse_args(args: &[String]) -> Result<InstallOptions> {
                     }
                 }
             }
-            "--config" => config = Some(PathBuf::from(value()?)),
-            "--config-dest" => config_dest = Some(PathBuf::from(value()?)),
+            "--config" => config = Some(PathBuf::from(args.value(&flag)?)),
+            "--config-dest" => config_dest = Some(PathBuf::from(args.value(&flag)?)),
             "--dry-run" => dry_run = true,
             _ => {
                 return Err(Error::Usage(format!(
-                    "install: unexpected argument {arg:?}"
+                    "install: unexpected argument {:?}",
+                    flag.arg
                 )))
             }
         }

@@ -47,25 +47,13 @@ pub fn parse_args(args: &[String]) -> Result<SyncOptions> {
     let mut dest = None;
     let mut interval = DEFAULT_INTERVAL;
     let mut once = false;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String> {
-            let v = match &inline {
-                Some(v) => Some(v.clone()),
-                None => iter.next().cloned(),
-            };
-            v.filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::Usage(format!("sync-docker-config: {flag} needs a value")))
-        };
-        match flag {
-            "--source" => source = Some(PathBuf::from(value()?)),
-            "--dest" => dest = Some(PathBuf::from(value()?)),
+    let mut args = crate::cli::SubcommandArgs::new("sync-docker-config", args);
+    while let Some(flag) = args.next_flag() {
+        match flag.name {
+            "--source" => source = Some(PathBuf::from(args.value(&flag)?)),
+            "--dest" => dest = Some(PathBuf::from(args.value(&flag)?)),
             "--interval" => {
-                let text = value()?;
+                let text = args.value(&flag)?;
                 let nanos = parse_go_duration(&text)
                     .map_err(|e| Error::Usage(format!("sync-docker-config: --interval: {e}")))?;
                 if nanos < 100_000_000 {
@@ -78,7 +66,8 @@ pub fn parse_args(args: &[String]) -> Result<SyncOptions> {
             "--once" => once = true,
             _ => {
                 return Err(Error::Usage(format!(
-                    "sync-docker-config: unexpected argument {arg:?}"
+                    "sync-docker-config: unexpected argument {:?}",
+                    flag.arg
                 )))
             }
         }
