@@ -15,7 +15,7 @@
 //!   versions: unknown or case-mismatched field names, repeated keys and values of the wrong
 //!   type are errors, as in kubelet's strict decoder — types as kubelet's YAML 1.1 reader sees
 //!   them, so an unquoted `yes` is a boolean. The one difference between the versions,
-//!   `tokenAttributes` (v1 only), is checked after decoding.
+//!   `tokenAttributes` (v1 only), is an unknown field in the others.
 //!
 //! Messages come from serde: the field path (`providers[0].env[1].value`), what is wrong, and
 //! the line and column (a repeated key is placed at the start of its mapping). They do not copy
@@ -67,7 +67,7 @@ pub const PROVIDER_API_VERSION_V1: &str = "credentialprovider.kubelet.k8s.io/v1"
 const DIR_EXTENSIONS: &[&str] = &[".json", ".yaml", ".yml"];
 
 /// One provider, whatever the file's `apiVersion`: the fields are those of v1, and the only
-/// field v1beta1/v1alpha1 lack, `tokenAttributes`, is refused for them by [`decode`].
+/// field v1beta1/v1alpha1 lack, `tokenAttributes`, is refused for them while decoding.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Provider {
@@ -92,7 +92,7 @@ pub struct Provider {
     #[serde(default, deserialize_with = "objects")]
     pub env: Vec<EnvVar>,
     /// Service-account token settings (only a v1 file can carry them).
-    #[serde(default, deserialize_with = "object")]
+    #[serde(default, deserialize_with = "token_attributes")]
     pub token_attributes: Option<TokenAttributes>,
     /// File this provider came from, for messages (a directory config has several files).
     #[serde(skip)]
@@ -163,21 +163,6 @@ struct TypeMeta {
     kind: String,
 }
 
-/// Which providers have a `tokenAttributes` key, even a `null` one: the v1beta1 and v1alpha1
-/// types have no such field, so kubelet's strict decoder refuses the key whatever its value.
-#[derive(Default, Deserialize)]
-struct TokenAttributesKeys {
-    #[serde(default, deserialize_with = "objects")]
-    providers: Vec<HasTokenAttributes>,
-}
-
-#[derive(Default, Deserialize)]
-struct HasTokenAttributes {
-    /// serde calls `present` only for a key that is there.
-    #[serde(default, rename = "tokenAttributes", deserialize_with = "present")]
-    token_attributes: bool,
-}
-
 /// Everything [`load`] found: the files kubelet reads, the providers of those that decoded,
 /// and every problem kubelet would stop at.
 #[derive(Debug, Clone, Default)]
@@ -230,7 +215,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Path(message) | ConfigError::File { message, .. } => f.write_str(message),
             ConfigError::Refused { path, reason } => {
-                write!(f, "kubelet config {}: {reason}", path.to_string_lossy())
+                write!(f, "kubelet config {}: {reason}", path.display())
             }
             ConfigError::DuplicateName { name, .. } => write!(
                 f,
@@ -248,57 +233,31 @@ pub fn load(path: &Path) -> Loaded {
     let mut loaded = Loaded::default();
     match config_files(path) {
         Ok(files) => loaded.files = files,
-        Err(message) => {
-            loaded.errors.push(ConfigError::Path(message));
-            return loaded;
-        }
+        Err(message) => loaded.errors.push(ConfigError::Path(message)),
     }
     for file in &loaded.files {
-        let quoted = quote_path(file);
-        let refused = |reason| ConfigError::Refused {
-            path: file.clone(),
-            reason,
-        };
-        let decoded = match local_file::read(file) {
-            // Missing, unreadable, or a symlink to a directory: kubelet fails on these too.
-            Err(e @ (FileError::Io(_) | FileError::NotRegular("a directory"))) => {
-                Err(format!("unable to read file {quoted}: {e}"))
-            }
-            Err(e) => {
-                loaded.errors.push(refused(format!("cannot read it: {e}")));
+        match read_file(file) {
+            Ok(mut providers) => loaded.providers.append(&mut providers),
+            // No verdict at all: nothing after it matters.
+            Err(refused @ ConfigError::Refused { .. }) => {
+                loaded.errors.push(refused);
                 return loaded;
             }
-            Ok(data) => {
-                if let Err(reason) = within_parse_limits(&data) {
-                    loaded.errors.push(refused(reason));
-                    return loaded;
-                }
-                decode(&data, file).map_err(|e| format!("error decoding config {quoted}: {e}"))
-            }
-        };
-        match decoded {
-            Ok(mut providers) => loaded.providers.append(&mut providers),
-            Err(message) => loaded.errors.push(ConfigError::File {
-                path: file.clone(),
-                message,
-            }),
+            Err(error) => loaded.errors.push(error),
         }
     }
 
     // Kubelet merges after decoding every file and refuses any repeated name, even within
     // one file (so validation's own "Duplicate value" check can never fire).
-    let mut seen: HashMap<&str, (PathBuf, usize)> = HashMap::new();
+    let mut first_of: HashMap<&str, &Provider> = HashMap::new();
     for provider in &loaded.providers {
-        let here = (provider.source.clone(), provider.index);
-        match seen.get(provider.name.as_str()) {
-            Some(first) => loaded.errors.push(ConfigError::DuplicateName {
+        let first = *first_of.entry(&provider.name).or_insert(provider);
+        if !std::ptr::eq(first, provider) {
+            loaded.errors.push(ConfigError::DuplicateName {
                 name: provider.name.clone(),
-                first: first.clone(),
-                second: here,
-            }),
-            None => {
-                seen.insert(provider.name.as_str(), here);
-            }
+                first: (first.source.clone(), first.index),
+                second: (provider.source.clone(), provider.index),
+            });
         }
     }
     loaded
@@ -329,7 +288,7 @@ fn config_files(path: &Path) -> Result<Vec<PathBuf>, String> {
         // Go's filepath.Ext: from the last dot, so a file named just ".yaml" counts too.
         let ext = name.rfind('.').map(|i| &name[i..]).unwrap_or("");
         if DIR_EXTENSIONS.contains(&ext) {
-            files.push(path.join(entry.file_name()));
+            files.push(entry.path());
         }
     }
     if files.is_empty() {
@@ -337,12 +296,9 @@ fn config_files(path: &Path) -> Result<Vec<PathBuf>, String> {
             "no configuration files found in directory {quoted}"
         ));
     }
-    // Go sorts the joined paths byte-wise; they share the directory prefix.
-    files.sort_by(|a, b| {
-        a.as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_os_str().as_encoded_bytes())
-    });
+    // Go sorts the joined paths byte-wise. They differ only in their last component, which
+    // `Path` compares as bytes.
+    files.sort();
     Ok(files)
 }
 
@@ -350,41 +306,57 @@ fn quote_path(path: &Path) -> String {
     go_quote(&path.to_string_lossy())
 }
 
+/// One file of the config, read within [`crate::local_file`]'s and [`crate::parse_limits`]'s
+/// bounds and decoded.
+fn read_file(file: &Path) -> Result<Vec<Provider>, ConfigError> {
+    let quoted = quote_path(file);
+    let failed = |message| ConfigError::File {
+        path: file.to_path_buf(),
+        message,
+    };
+    let refused = |reason| ConfigError::Refused {
+        path: file.to_path_buf(),
+        reason,
+    };
+    let data = match local_file::read(file) {
+        Ok(data) => data,
+        // Missing, unreadable, or a symlink to a directory: kubelet fails on these too.
+        Err(e @ (FileError::Io(_) | FileError::NotRegular("a directory"))) => {
+            return Err(failed(format!("unable to read file {quoted}: {e}")))
+        }
+        Err(e) => return Err(refused(format!("cannot read it: {e}"))),
+    };
+    // Text that is not UTF-8 gets its error from `decode`.
+    match std::str::from_utf8(&data) {
+        Ok(text) if is_json(text) => parse_limits::check_json(text).map_err(refused)?,
+        Ok(text) => parse_limits::check_yaml(text).map_err(refused)?,
+        Err(_) => {}
+    }
+    decode(&data, file).map_err(|e| failed(format!("error decoding config {quoted}: {e}")))
+}
+
 /// Decodes one file's bytes like kubelet's strict decoder; `source` is recorded in each
 /// provider. `Err` says what is wrong and where, for after `error decoding config "<file>": `.
 pub fn decode(data: &[u8], source: &Path) -> Result<Vec<Provider>, String> {
     let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8 text: {e}"))?;
-    let json = is_json(text);
-    let meta: TypeMeta = parse(text, json)?;
+    let meta: TypeMeta = parse(text, "")?;
+    let versions = CONFIG_API_VERSIONS.join(", ");
     if meta.kind.is_empty() {
         return Err(format!(
             "kind is missing; kubelet needs kind: {CONFIG_KIND}"
         ));
     }
     if meta.api_version.is_empty() {
-        return Err(format!(
-            "apiVersion is missing; kubelet reads {}",
-            CONFIG_API_VERSIONS.join(", ")
-        ));
+        return Err(format!("apiVersion is missing; kubelet reads {versions}"));
     }
     if meta.kind != CONFIG_KIND || !CONFIG_API_VERSIONS.contains(&meta.api_version.as_str()) {
         return Err(format!(
-            "kind {} in apiVersion {} is not a credential provider config: kubelet reads kind {CONFIG_KIND} in {}",
+            "kind {} in apiVersion {} is not a credential provider config: kubelet reads kind {CONFIG_KIND} in {versions}",
             go_quote(&meta.kind),
             go_quote(&meta.api_version),
-            CONFIG_API_VERSIONS.join(", ")
         ));
     }
-    let file: ConfigFile = parse(text, json)?;
-    if meta.api_version != CONFIG_API_VERSION_V1 {
-        let keys: TokenAttributesKeys = parse(text, json)?;
-        if let Some(i) = keys.providers.iter().position(|p| p.token_attributes) {
-            return Err(format!(
-                "providers[{i}]: unknown field `tokenAttributes` in {}: only {CONFIG_API_VERSION_V1} has it",
-                meta.api_version
-            ));
-        }
-    }
+    let file: ConfigFile = parse(text, &meta.api_version)?;
     let providers = file.providers.into_iter().enumerate();
     Ok(providers
         .map(|(index, provider)| Provider {
@@ -402,36 +374,42 @@ fn is_json(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 
-/// The bounds of [`crate::parse_limits`] for the parser [`decode`] will use. Text that is not
-/// UTF-8 passes here and gets its error from `decode`.
-fn within_parse_limits(data: &[u8]) -> Result<(), String> {
-    match std::str::from_utf8(data) {
-        Ok(text) if is_json(text) => parse_limits::check_json(text),
-        Ok(text) => parse_limits::check_yaml(text),
-        Err(_) => Ok(()),
-    }
+/// What the visitors below need to know about the document [`parse`] is decoding, which
+/// serde's derived code cannot hand down to them.
+struct Document {
+    /// Start address and a copy of the text when it is YAML, for [`is_plain_yaml`].
+    yaml: Option<(usize, String)>,
+    /// The file's `apiVersion` (empty while [`TypeMeta`] is read), for [`token_attributes`].
+    api_version: String,
 }
 
-/// Decodes JSON, or the first document of YAML (kubelet's YAML reader ignores the rest).
-/// An empty or `null` document decodes to `T::default()`.
-fn parse<T: DeserializeOwned + Default>(text: &str, json: bool) -> Result<T, String> {
-    let decoded: Option<Object<T>> = if json {
+thread_local! {
+    /// The document [`parse`] is decoding on this thread.
+    static DOCUMENT: RefCell<Option<Document>> = const { RefCell::new(None) };
+}
+
+/// Decodes JSON, or the first document of YAML (kubelet's YAML reader ignores the rest), from
+/// a file of `api_version`. An empty or `null` document decodes to `T::default()`.
+fn parse<T: DeserializeOwned + Default>(text: &str, api_version: &str) -> Result<T, String> {
+    let json = is_json(text);
+    DOCUMENT.set(Some(Document {
+        yaml: (!json).then(|| (text.as_ptr() as usize, text.to_owned())),
+        api_version: api_version.to_owned(),
+    }));
+    let decoded: Result<Option<Object<T>>, String> = if json {
         serde_json::from_str(text).map_err(|e| match json_path_at(text, e.line(), e.column()) {
             path if path.is_empty() => e.to_string(),
             path => format!("{path}: {e}"),
-        })?
+        })
     } else {
-        let Some(document) = serde_yaml_ng::Deserializer::from_str(text).next() else {
-            return Ok(T::default());
-        };
-        YAML_TEXT.with(|t| *t.borrow_mut() = Some((text.as_ptr() as usize, text.to_owned())));
-        let decoded = Option::deserialize(document);
-        YAML_TEXT.with(|t| *t.borrow_mut() = None);
-        decoded.map_err(|e| e.to_string())?
+        match serde_yaml_ng::Deserializer::from_str(text).next() {
+            Some(document) => Option::deserialize(document).map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
     };
-    Ok(decoded.map(|o| o.0).unwrap_or_default())
+    DOCUMENT.set(None);
+    Ok(decoded?.map(|o| o.0).unwrap_or_default())
 }
-
 /// The field path at a 1-based line and column of JSON text, the way serde_yaml_ng prints
 /// it for YAML (`providers[0].env[1].value`; a key not yet followed by its `:` is left out, so
 /// an unknown field is reported on its object): serde_json says where, not in which field.
@@ -494,19 +472,13 @@ fn json_path_at(text: &str, line: usize, column: usize) -> String {
 // number. serde_yaml_ng is YAML 1.2 and hands those over as strings, so the visitors below
 // ask [`is_plain_yaml`] whether a string was written without quotes.
 
-thread_local! {
-    /// Start address and copy of the YAML text [`parse`] is decoding.
-    static YAML_TEXT: RefCell<Option<(usize, String)>> = const { RefCell::new(None) };
-}
-
 /// Whether `value`, lent by serde_yaml_ng from the text being decoded, was a plain scalar.
 /// serde_yaml_ng lends a plain scalar from its first byte and a quoted one from just after
 /// the quote; a scalar with escapes, a block scalar or JSON is never lent from the text, and
 /// `!!str` makes a plain scalar a string for go-yaml v2 too.
 fn is_plain_yaml(value: &str) -> bool {
-    YAML_TEXT.with(|t| {
-        let t = t.borrow();
-        let Some((start, text)) = t.as_ref() else {
+    DOCUMENT.with_borrow(|document| {
+        let Some((start, text)) = document.as_ref().and_then(|d| d.yaml.as_ref()) else {
             return false;
         };
         let offset = (value.as_ptr() as usize).wrapping_sub(*start);
@@ -548,19 +520,24 @@ fn yaml11_number(value: &str) -> bool {
 }
 
 /// A string field: refuses numbers, booleans (YAML 1.1 ones included), lists and mappings;
-/// `null` is `""`. With `duration`, the text must also parse as a Go duration.
-struct TextVisitor {
-    duration: bool,
+/// `null` is `""`. With `DURATION`, the text must also parse as a Go duration.
+struct Text<const DURATION: bool>(String);
+
+impl<'de, const DURATION: bool> Deserialize<'de> for Text<DURATION> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor::<DURATION>).map(Text)
+    }
 }
 
-impl<'de> Visitor<'de> for TextVisitor {
+struct TextVisitor<const DURATION: bool>;
+
+impl<'de, const DURATION: bool> Visitor<'de> for TextVisitor<DURATION> {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.duration {
-            "a Go duration string such as \"5m\""
-        } else {
-            "a string"
+        f.write_str(match DURATION {
+            true => "a Go duration string such as \"5m\"",
+            false => "a string",
         })
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<String, E> {
@@ -577,31 +554,13 @@ impl<'de> Visitor<'de> for TextVisitor {
         )))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        if self.duration {
+        if DURATION {
             parse_go_duration(v).map_err(E::custom)?;
         }
         Ok(v.to_owned())
     }
     fn visit_unit<E: de::Error>(self) -> Result<String, E> {
         Ok(String::new())
-    }
-}
-
-/// The string types of the schema, for use in lists and options.
-struct Text(String);
-
-impl<'de> Deserialize<'de> for Text {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextVisitor { duration: false }).map(Text)
-    }
-}
-
-struct GoDuration(String);
-
-impl<'de> Deserialize<'de> for GoDuration {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextVisitor { duration: true })
-            .map(GoDuration)
     }
 }
 
@@ -651,16 +610,12 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     }
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    de::IgnoredAny::deserialize(d).map(|_| true)
-}
-
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Text::deserialize(d).map(|t| t.0)
+    Text::<false>::deserialize(d).map(|t| t.0)
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<GoDuration>::deserialize(d)?.map(|t| t.0))
+    Ok(Option::<Text<true>>::deserialize(d)?.map(|t| t.0))
 }
 
 fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -669,12 +624,23 @@ fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
 
 /// A list of strings; a `null` list is empty and a `null` item `""`, as in Go.
 fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let list = Option::<Vec<Text>>::deserialize(d)?.unwrap_or_default();
+    let list = Option::<Vec<Text<false>>>::deserialize(d)?.unwrap_or_default();
     Ok(list.into_iter().map(|t| t.0).collect())
 }
 
-fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Ok(Option::<Object<T>>::deserialize(d)?.map(|o| o.0))
+/// `tokenAttributes`: only the v1 file type has the field, so in a v1beta1 or v1alpha1 file
+/// kubelet's strict decoder refuses the key whatever its value, `null` included.
+fn token_attributes<'de, D>(d: D) -> Result<Option<TokenAttributes>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let version = DOCUMENT.with_borrow(|d| d.as_ref().map(|d| d.api_version.clone()));
+    match version {
+        Some(v) if v != CONFIG_API_VERSION_V1 => Err(de::Error::custom(format!(
+            "unknown field `tokenAttributes` in {v}: only {CONFIG_API_VERSION_V1} has it"
+        ))),
+        _ => Ok(Option::<Object<TokenAttributes>>::deserialize(d)?.map(|o| o.0)),
+    }
 }
 
 /// A list of structs; a `null` list is empty and a `null` item the zero value, as in Go.
@@ -831,7 +797,7 @@ providers:
                 let text = format!("{text}- name: other\n  tokenAttributes:\n");
                 assert_eq!(
                     decode_err(&text),
-                    format!("providers[0]: unknown field `tokenAttributes` in kubelet.config.k8s.io/{version}: only kubelet.config.k8s.io/v1 has it")
+                    format!("providers[0]: unknown field `tokenAttributes` in kubelet.config.k8s.io/{version}: only kubelet.config.k8s.io/v1 has it at line 4 column 3")
                 );
             }
         }
