@@ -410,14 +410,15 @@ fn parse<T: DeserializeOwned + Default>(text: &str, api_version: &str) -> Result
     DOCUMENT.set(None);
     Ok(decoded?.map(|o| o.0).unwrap_or_default())
 }
+
 /// The field path at a 1-based line and column of JSON text, the way serde_yaml_ng prints
 /// it for YAML (`providers[0].env[1].value`; a key not yet followed by its `:` is left out, so
 /// an unknown field is reported on its object): serde_json says where, not in which field.
 /// Keys are shown as written, escapes included.
 fn json_path_at(text: &str, line: usize, column: usize) -> String {
-    /// An open object (its current key, and whether its value has begun) or array (index).
+    /// An open object (its key, once the key's `:` is read) or array (its index).
     enum Open<'a> {
-        Object(Option<&'a str>, bool),
+        Object(Option<&'a str>),
         Array(usize),
     }
     let line_start: usize = text
@@ -427,24 +428,22 @@ fn json_path_at(text: &str, line: usize, column: usize) -> String {
         .sum();
     let end = (line_start + column).min(text.len());
     let bytes = text.as_bytes();
-    let mut open: Vec<Open> = Vec::new();
+    let (mut open, mut last_string) = (Vec::new(), None);
     let mut i = 0;
     while i < end {
         match (bytes[i], open.last_mut()) {
-            (b'"', top) => {
+            (b'"', _) => {
                 let start = i + 1;
                 i = start;
                 while i < bytes.len() && bytes[i] != b'"' {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
                 }
-                if let Some(Open::Object(key, false)) = top {
-                    *key = text.get(start..i);
-                }
+                last_string = text.get(start..i);
             }
-            (b':', Some(Open::Object(_, in_value))) => *in_value = true,
-            (b',', Some(Open::Object(key, in_value))) => (*key, *in_value) = (None, false),
+            (b':', Some(Open::Object(key))) => *key = last_string,
+            (b',', Some(Open::Object(key))) => *key = None,
             (b',', Some(Open::Array(index))) => *index += 1,
-            (b'{', _) => open.push(Open::Object(None, false)),
+            (b'{', _) => open.push(Open::Object(None)),
             (b'[', _) => open.push(Open::Array(0)),
             (b'}' | b']', _) => {
                 open.pop();
@@ -453,16 +452,15 @@ fn json_path_at(text: &str, line: usize, column: usize) -> String {
         }
         i += 1;
     }
-    let mut path = String::new();
-    for frame in &open {
-        match frame {
-            Open::Object(Some(key), true) if path.is_empty() => path.push_str(key),
-            Open::Object(Some(key), true) => path.push_str(&format!(".{key}")),
-            Open::Object(..) => {}
-            Open::Array(index) => path.push_str(&format!("[{index}]")),
-        }
-    }
-    path
+    let path: String = open
+        .iter()
+        .map(|frame| match frame {
+            Open::Object(Some(key)) => format!(".{key}"),
+            Open::Object(None) => String::new(),
+            Open::Array(index) => format!("[{index}]"),
+        })
+        .collect();
+    path.strip_prefix('.').unwrap_or(&path).to_string()
 }
 
 // ---------------------------------------------------------------------------------------

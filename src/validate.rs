@@ -55,180 +55,178 @@ pub struct FieldError {
 /// Kubelet's `validateCredentialProviderConfig` over the merged provider list, in kubelet's
 /// order. `sa_token_gate` is the state of [`SA_TOKEN_FEATURE_GATE`].
 pub fn kubelet_field_errors(providers: &[Provider], sa_token_gate: bool) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+    let mut errors = ErrorList::default();
     if providers.is_empty() {
-        errors.push(FieldError {
-            provider: None,
-            message: required("providers", "at least 1 item in plugins is required"),
-        });
+        errors.required("providers", "at least 1 item in plugins is required");
     }
     let mut names = HashSet::new();
     for (index, provider) in providers.iter().enumerate() {
-        let mut messages = provider_errors(provider, !names.insert(provider.name.as_str()));
+        errors.provider = Some(index);
+        check_provider(provider, !names.insert(provider.name.as_str()), &mut errors);
         if let Some(ta) = &provider.token_attributes {
-            messages.extend(token_attributes_errors(
-                ta,
-                &provider.api_version,
-                sa_token_gate,
-            ));
+            check_token_attributes(ta, &provider.api_version, sa_token_gate, &mut errors);
         }
-        errors.extend(messages.into_iter().map(|message| FieldError {
-            provider: Some(index),
-            message,
-        }));
     }
-    errors
+    errors.errors
 }
 
 /// Kubelet's rules for one provider's own fields; `repeated`: an earlier provider has its name.
-fn provider_errors(provider: &Provider, repeated: bool) -> Vec<String> {
+fn check_provider(provider: &Provider, repeated: bool, errors: &mut ErrorList) {
     let name = &provider.name;
-    let mut errors: Vec<String> = [
+    for (broken, why) in [
         (name.contains('/'), "provider name cannot contain '/'"),
         (name.contains(' '), "provider name cannot contain spaces"),
         (name == ".", "provider name cannot be '.'"),
         (name == "..", "provider name cannot be '..'"),
-    ]
-    .into_iter()
-    .filter(|(broken, _)| *broken)
-    .map(|(_, why)| invalid("providers.name", &go_quote(name), why))
-    .collect();
+    ] {
+        if broken {
+            errors.invalid("providers.name", &go_quote(name), why);
+        }
+    }
     if repeated {
-        errors.push(format!(
-            "providers.name: Duplicate value: {}",
-            go_quote(name)
-        ));
+        errors.duplicate("providers.name", name);
     }
     let version = &provider.api_version;
-    errors.extend(one_of(
-        "providers.apiVersion",
-        version,
-        PROVIDER_API_VERSIONS,
-        "",
-    ));
+    errors.one_of("providers.apiVersion", version, PROVIDER_API_VERSIONS, "");
     if provider.match_images.is_empty() {
         let why = "at least 1 item in matchImages is required";
-        errors.push(required("providers.matchImages", why));
+        errors.required("providers.matchImages", why);
     }
     for pattern in &provider.match_images {
         if let Err(e) = Pattern::parse(pattern) {
             let why = format!("match image is invalid: {e}");
-            errors.push(invalid("providers.matchImages", &go_quote(pattern), &why));
+            errors.invalid("providers.matchImages", &go_quote(pattern), &why);
         }
     }
-    match provider
-        .default_cache_duration
-        .as_deref()
-        .map(parse_go_duration)
-    {
-        None => errors.push(required("providers.defaultCacheDuration", "")),
-        Some(Ok(nanos)) if nanos < 0 => errors.push(invalid(
+    let duration = provider.default_cache_duration.as_deref();
+    match duration.map(parse_go_duration) {
+        None => errors.required("providers.defaultCacheDuration", ""),
+        Some(Ok(nanos)) if nanos < 0 => errors.invalid(
             "providers.defaultCacheDuration",
             &format_go_nanos(nanos),
             // Kubelet 1.34's wording; later releases drop the leading field name.
             "defaultCacheDuration must be greater than or equal to 0",
-        )),
+        ),
         // Decoding refuses unparsable text, so Err only arises for hand-built values.
         Some(_) => {}
     }
-    errors
 }
 
 /// Kubelet's rules for a provider's `tokenAttributes`; `api_version` is the provider's.
-fn token_attributes_errors(ta: &TokenAttributes, api_version: &str, gate: bool) -> Vec<String> {
+fn check_token_attributes(
+    ta: &TokenAttributes,
+    api_version: &str,
+    gate: bool,
+    errors: &mut ErrorList,
+) {
     const PATH: &str = "providers.tokenAttributes";
-    let (required_keys, optional_keys) = (
-        &ta.required_service_account_annotation_keys,
-        &ta.optional_service_account_annotation_keys,
-    );
-    let mut errors = Vec::new();
+    let field = |name: &str| format!("{PATH}.{name}");
+    let required_keys = &ta.required_service_account_annotation_keys;
+    let optional_keys = &ta.optional_service_account_annotation_keys;
     if !gate {
-        errors.push(format!("{PATH}: Forbidden: tokenAttributes is not supported when {SA_TOKEN_FEATURE_GATE} feature gate is disabled"));
+        errors.forbidden(PATH, &format!("tokenAttributes is not supported when {SA_TOKEN_FEATURE_GATE} feature gate is disabled"));
     }
     if ta.service_account_token_audience.is_empty() {
-        errors.push(required(&format!("{PATH}.serviceAccountTokenAudience"), ""));
+        errors.required(&field("serviceAccountTokenAudience"), "");
     }
     if ta.require_service_account.is_none() {
-        errors.push(required(&format!("{PATH}.requireServiceAccount"), ""));
+        errors.required(&field("requireServiceAccount"), "");
     }
     if api_version != PROVIDER_API_VERSION_V1 {
-        errors.push(format!("{PATH}: Forbidden: tokenAttributes is only supported for {PROVIDER_API_VERSION_V1} API version"));
+        errors.forbidden(
+            PATH,
+            &format!("tokenAttributes is only supported for {PROVIDER_API_VERSION_V1} API version"),
+        );
     }
     if ta.require_service_account == Some(false) && !required_keys.is_empty() {
-        errors.push(format!("{PATH}.requiredServiceAccountAnnotationKeys: Forbidden: requireServiceAccount cannot be false when requiredServiceAccountAnnotationKeys is set"));
+        errors.forbidden(&field("requiredServiceAccountAnnotationKeys"), "requireServiceAccount cannot be false when requiredServiceAccountAnnotationKeys is set");
     }
+    // validateServiceAccountAnnotationKeys: qualified names (checked lower-cased, as
+    // annotation keys are), no repeats.
     for (list, keys) in [("required", required_keys), ("optional", optional_keys)] {
-        let field = format!("{PATH}.{list}ServiceAccountAnnotationKeys");
-        errors.extend(annotation_key_errors(&field, keys));
+        let list = field(&format!("{list}ServiceAccountAnnotationKeys"));
+        let mut seen = HashSet::new();
+        for key in keys {
+            for message in qualified_name_errors(&key.to_lowercase()) {
+                errors.invalid(&list, &go_quote(key), &message);
+            }
+            if !seen.insert(key) {
+                errors.duplicate(&list, key);
+            }
+        }
     }
-    let required_set: HashSet<&String> = required_keys.iter().collect();
+    let required: HashSet<&String> = required_keys.iter().collect();
     let both: BTreeSet<String> = optional_keys
         .iter()
-        .filter(|k| required_set.contains(k))
+        .filter(|k| required.contains(k))
         .map(|k| go_quote(k))
         .collect();
     if !both.is_empty() {
         // Go prints the []string with %#v.
         let shown = format!("[]string{{{}}}", Vec::from_iter(both).join(", "));
-        let why = "annotation keys cannot be both required and optional";
-        errors.push(invalid(PATH, &shown, why));
+        errors.invalid(
+            PATH,
+            &shown,
+            "annotation keys cannot be both required and optional",
+        );
     }
     let why = format!(
         "cacheType is required to be set when tokenAttributes is specified. Supported values are: {}",
         CACHE_TYPES.join(", ")
     );
-    errors.extend(one_of(
-        &format!("{PATH}.cacheType"),
-        &ta.cache_type,
-        CACHE_TYPES,
-        &why,
-    ));
-    errors
+    errors.one_of(&field("cacheType"), &ta.cache_type, CACHE_TYPES, &why);
 }
 
-/// `field.Invalid` text; `shown` is the bad value already formatted the way Go prints it.
-fn invalid(field: &str, shown: &str, detail: &str) -> String {
-    format!("{field}: Invalid value: {shown}: {detail}")
+/// Kubelet's `field.ErrorList`: each method appends the text of the `field` constructor of
+/// the same name, so the messages are kubelet's own.
+#[derive(Default)]
+struct ErrorList {
+    errors: Vec<FieldError>,
+    /// The provider the rules being checked are about.
+    provider: Option<usize>,
 }
 
-/// `field.Required` text; Go leaves out an empty detail.
-fn required(field: &str, detail: &str) -> String {
-    match detail {
-        "" => format!("{field}: Required value"),
-        _ => format!("{field}: Required value: {detail}"),
+impl ErrorList {
+    fn push(&mut self, message: String) {
+        let provider = self.provider;
+        self.errors.push(FieldError { provider, message });
     }
-}
 
-/// A field that must hold one of `supported`: `field.Required` (with `detail`) when it is
-/// empty, `field.NotSupported` when it holds anything else.
-fn one_of(field: &str, value: &str, supported: &[&str], detail: &str) -> Option<String> {
-    if value.is_empty() {
-        return Some(required(field, detail));
+    /// `field.Invalid`; `shown` is the bad value already formatted the way Go prints it.
+    fn invalid(&mut self, field: &str, shown: &str, detail: &str) {
+        self.push(format!("{field}: Invalid value: {shown}: {detail}"));
     }
-    let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
-    (!supported.contains(&value)).then(|| {
-        format!(
-            "{field}: Unsupported value: {}: supported values: {}",
-            go_quote(value),
-            quoted.join(", ")
-        )
-    })
-}
 
-/// Kubelet's `validateServiceAccountAnnotationKeys`: qualified names (checked lower-cased,
-/// as annotation keys are), no repeats.
-fn annotation_key_errors(field: &str, keys: &[String]) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut seen = HashSet::new();
-    for key in keys {
-        for message in qualified_name_errors(&key.to_lowercase()) {
-            errors.push(invalid(field, &go_quote(key), &message));
+    /// `field.Required`; Go leaves out an empty detail.
+    fn required(&mut self, field: &str, detail: &str) {
+        self.push(match detail {
+            "" => format!("{field}: Required value"),
+            _ => format!("{field}: Required value: {detail}"),
+        });
+    }
+
+    fn forbidden(&mut self, field: &str, detail: &str) {
+        self.push(format!("{field}: Forbidden: {detail}"));
+    }
+
+    fn duplicate(&mut self, field: &str, value: &str) {
+        self.push(format!("{field}: Duplicate value: {}", go_quote(value)));
+    }
+
+    /// A field that must hold one of `supported`: `field.Required` (with `detail`) when it
+    /// is empty, `field.NotSupported` when it holds anything else.
+    fn one_of(&mut self, field: &str, value: &str, supported: &[&str], detail: &str) {
+        if value.is_empty() {
+            self.required(field, detail);
+        } else if !supported.contains(&value) {
+            let quoted: Vec<String> = supported.iter().map(|s| go_quote(s)).collect();
+            self.push(format!(
+                "{field}: Unsupported value: {}: supported values: {}",
+                go_quote(value),
+                quoted.join(", ")
+            ));
         }
-        if !seen.insert(key.as_str()) {
-            errors.push(format!("{field}: Duplicate value: {}", go_quote(key)));
-        }
     }
-    errors
 }
 
 /// apimachinery's message for a name part that is not `[A-Za-z0-9][-A-Za-z0-9_.]*` ending in
@@ -581,11 +579,8 @@ fn provider_warnings(provider: &Provider) -> Vec<String> {
         .iter()
         .filter_map(|t| pattern_warning(t))
         .collect();
-    if let Some(Ok(0)) = provider
-        .default_cache_duration
-        .as_deref()
-        .map(parse_go_duration)
-    {
+    let duration = provider.default_cache_duration.as_deref();
+    if duration.map(parse_go_duration) == Some(Ok(0)) {
         warnings.push(
             "defaultCacheDuration is 0: whenever a response carries no cacheDuration kubelet caches nothing and runs the plugin again on every pull (oracle-devrel/oke-credential-provider-for-ocir#4, openshift/machine-config-operator#4224); set a positive default such as \"5m\"".into(),
         );
@@ -649,33 +644,26 @@ fn cache_dir_warning(provider: &Provider) -> Option<String> {
 /// `tokenAttributes` keys this binary never reads, for a provider that runs this binary.
 fn annotation_warnings(ta: &TokenAttributes) -> Vec<String> {
     let reads = annotations::KNOWN.join(", ");
-    let required = "; as a required key it also makes kubelet skip the plugin for every service account without it";
-    let keys = (ta
-        .required_service_account_annotation_keys
-        .iter()
-        .map(|k| (k, required)))
-    .chain(
-        ta.optional_service_account_annotation_keys
-            .iter()
-            .map(|k| (k, "")),
-    );
-    let (known, unknown): (Vec<_>, Vec<_>) =
-        keys.partition(|(key, _)| annotations::KNOWN.contains(&key.as_str()));
+    let is_read = |key: &&String| annotations::KNOWN.contains(&key.as_str());
+    let required = &ta.required_service_account_annotation_keys;
+    let optional = &ta.optional_service_account_annotation_keys;
+    let lists_known = required.iter().chain(optional).any(|key| is_read(&key));
     // The list of keys we read goes on one warning only: the "none of them" one if it comes.
-    let it_reads = match known.is_empty() {
-        true => String::new(),
-        false => format!(" (it reads {reads})"),
+    let it_reads = match lists_known {
+        true => format!(" (it reads {reads})"),
+        false => String::new(),
     };
-    let mut warnings: Vec<String> = unknown
-        .iter()
-        .map(|(key, consequence)| {
-            format!(
+    let skips = "; as a required key it also makes kubelet skip the plugin for every service account without it";
+    let mut warnings = Vec::new();
+    for (keys, consequence) in [(required, skips), (optional, "")] {
+        for key in keys.iter().filter(|key| !is_read(key)) {
+            warnings.push(format!(
                 "tokenAttributes annotation key {} is not read by this binary{it_reads}{consequence}",
                 go_quote(key)
-            )
-        })
-        .collect();
-    if known.is_empty() {
+            ));
+        }
+    }
+    if !lists_known {
         warnings.push(format!(
             "tokenAttributes lists none of the annotation keys this binary reads ({reads}): kubelet forwards no pod identity annotation, so the service-account token cannot select a per-workload identity"
         ));
