@@ -518,19 +518,11 @@ fn yaml11_number(value: &str) -> bool {
 }
 
 /// A string field: refuses numbers, booleans (YAML 1.1 ones included), lists and mappings;
-/// `null` is `""`. With `DURATION`, the text must also parse as a Go duration.
-struct Text<const DURATION: bool>(String);
-
-impl<'de, const DURATION: bool> Deserialize<'de> for Text<DURATION> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextVisitor::<DURATION>).map(Text)
-    }
-}
-
+/// `null` is `None`. With `DURATION`, the text must also parse as a Go duration.
 struct TextVisitor<const DURATION: bool>;
 
 impl<'de, const DURATION: bool> Visitor<'de> for TextVisitor<DURATION> {
-    type Value = String;
+    type Value = Option<String>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match DURATION {
@@ -538,7 +530,7 @@ impl<'de, const DURATION: bool> Visitor<'de> for TextVisitor<DURATION> {
             false => "a string",
         })
     }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<String, E> {
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
         let kind = match yaml11_bool(v) {
             Some(_) => "a boolean",
             None if yaml11_number(v) => "a number",
@@ -551,40 +543,47 @@ impl<'de, const DURATION: bool> Visitor<'de> for TextVisitor<DURATION> {
             "kubelet's YAML 1.1 reader takes unquoted {v} as {kind}, not a string: quote it"
         )))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         if DURATION {
             parse_go_duration(v).map_err(E::custom)?;
         }
-        Ok(v.to_owned())
+        Ok(Some(v.to_owned()))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Ok(String::new())
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
 /// A boolean: `true`/`false`, and unquoted YAML 1.1 booleans (`yes`, `off`…) as kubelet reads
-/// them; a quoted `"true"` is a string, which kubelet refuses.
-struct Yaml11Bool(bool);
+/// them; a quoted `"true"` is a string, which kubelet refuses. `null` is `None`.
+struct BoolVisitor;
 
-impl<'de> Deserialize<'de> for Yaml11Bool {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = bool;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a boolean")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
-                Ok(v)
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<bool, E> {
-                match yaml11_bool(v) {
-                    Some(b) if is_plain_yaml(v) => Ok(b),
-                    _ => Err(E::invalid_type(Unexpected::Str(v), &self)),
-                }
-            }
+impl<'de> Visitor<'de> for BoolVisitor {
+    type Value = Option<bool>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a boolean")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        match yaml11_bool(v) {
+            Some(b) if is_plain_yaml(v) => Ok(Some(b)),
+            _ => Err(E::invalid_type(Unexpected::Str(v), &self)),
         }
-        d.deserialize_any(V).map(Yaml11Bool)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// A string in a list (`null` is `""`, as in Go).
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text(d).map(Text)
     }
 }
 
@@ -609,20 +608,20 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
 }
 
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Text::<false>::deserialize(d).map(|t| t.0)
+    Ok(d.deserialize_any(TextVisitor::<false>)?.unwrap_or_default())
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(Option::<Text<true>>::deserialize(d)?.map(|t| t.0))
+    d.deserialize_any(TextVisitor::<true>)
 }
 
 fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    Ok(Option::<Yaml11Bool>::deserialize(d)?.map(|b| b.0))
+    d.deserialize_any(BoolVisitor)
 }
 
 /// A list of strings; a `null` list is empty and a `null` item `""`, as in Go.
 fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let list = Option::<Vec<Text<false>>>::deserialize(d)?.unwrap_or_default();
+    let list = Option::<Vec<Text>>::deserialize(d)?.unwrap_or_default();
     Ok(list.into_iter().map(|t| t.0).collect())
 }
 
