@@ -379,7 +379,8 @@ fn is_json(text: &str) -> bool {
 struct Document {
     /// Start address and a copy of the text when it is YAML, for [`is_plain_yaml`].
     yaml: Option<(usize, String)>,
-    /// The file's `apiVersion` (empty while [`TypeMeta`] is read), for [`token_attributes`].
+    /// The file's `apiVersion`, for [`token_attributes`] (empty while [`TypeMeta`], which has
+    /// no providers, is read).
     api_version: String,
 }
 
