@@ -798,25 +798,12 @@ impl AwsFake {
             }
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
-        let child = cmd
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start aws_fake.py");
-        let started = Instant::now();
-        let port: u16 = loop {
-            if let Some(port) = std::fs::read_to_string(&ready)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break port;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "aws_fake.py did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let port = support::wait_for_ready_port(&ready, &mut child, "aws_fake.py", None);
         AwsFake {
             child,
             url: format!("http://127.0.0.1:{port}"),

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use support::netns::{fakes_dir, venv_python, NetNs, TestCa};
 use support::registry::TestRegistry;
 use support::sweep::{plant, run_swept, secret_token};
-use support::{random_token, write_private_file, Ran, TempDir, PROVIDER_BIN};
+use support::{go_seconds, random_token, write_private_file, Ran, TempDir, PROVIDER_BIN};
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const REGISTRY: &str = "myacr.azurecr.io";
@@ -287,22 +287,6 @@ fn clean_env(cmd: &mut Command) {
     ] {
         cmd.env_remove(var);
     }
-}
-
-/// `1h29m59s` → seconds.
-fn go_seconds(text: &str) -> u64 {
-    let mut total = 0;
-    let mut n = 0;
-    for c in text.chars() {
-        match c {
-            '0'..='9' => n = n * 10 + u64::from(c.to_digit(10).unwrap()),
-            'h' => (total, n) = (total + n * 3600, 0),
-            'm' => (total, n) = (total + n * 60, 0),
-            's' => (total, n) = (total + n, 0),
-            _ => panic!("unexpected duration {text}"),
-        }
-    }
-    total
 }
 
 fn request(image: &str) -> String {

@@ -9,7 +9,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cloud_credential_provider::deadline::Deadline;
 use cloud_credential_provider::error::Error;
@@ -66,20 +66,7 @@ fn the_first_handshake_spends_no_cpu_on_entropy() {
         .stdout(Stdio::null())
         .spawn()
         .expect("start echo.py");
-    let started = Instant::now();
-    let port: u16 = loop {
-        if let Some(port) = std::fs::read_to_string(&ready)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break port;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "echo.py did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let port = support::wait_for_ready_port(&ready, &mut fake, "echo.py", None);
     // Only the test CA is trusted, and this process's crypto is still untouched.
     std::env::set_var("SSL_CERT_FILE", ca.ca());
     std::env::remove_var("SSL_CERT_DIR");

@@ -11,12 +11,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use google_common::{
-    assert_failed, go_seconds, key_file, provider, provider_as, response, Fake, API_V1, EMAIL_PATH,
-    TOKEN_PATH,
+    assert_failed, key_file, provider, provider_as, response, Fake, API_V1, EMAIL_PATH, TOKEN_PATH,
 };
 use serde_json::{json, Value};
 use support::sweep::{assert_no_secret, plant, run_swept};
-use support::{base64_encode, kubelet_request, random_token, write_private_file, TempDir};
+use support::{
+    base64_encode, go_seconds, kubelet_request, random_token, write_private_file, TempDir,
+};
 
 const EMAIL: &str = "node-puller@proj.iam.gserviceaccount.com";
 

@@ -11,12 +11,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use google_common::{
-    assert_failed, go_seconds, pod_request, response, GoogleNs, API_V1, TOKEN_PATH,
-};
+use google_common::{assert_failed, pod_request, response, GoogleNs, API_V1, TOKEN_PATH};
 use serde_json::{json, Value};
 use support::sweep::{plant, run_swept};
-use support::{kubelet_request, random_token, write_private_file};
+use support::{go_seconds, kubelet_request, random_token, write_private_file};
 
 const IDP: &str =
     "https://container.googleapis.com/v1/projects/proj/locations/europe-west1/clusters/c1";

@@ -7,13 +7,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::support::netns::{fakes_dir, venv_python, NetNs, TestCa};
 use crate::support::sweep::plant;
-use crate::support::{TempDir, PROVIDER_BIN};
+use crate::support::{wait_for_ready_port, TempDir, PROVIDER_BIN};
 
 pub const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 pub const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
@@ -83,23 +82,12 @@ impl Fake {
             .stderr(out)
             .spawn()
             .expect("spawn google_fake.py");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let port = loop {
-            if let Some(port) = fs::read_to_string(&ready)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break port;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "google_fake.py exited ({status}): {}",
-                    fs::read_to_string(dir.join("fake.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "google_fake.py did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let port = wait_for_ready_port(
+            &ready,
+            &mut child,
+            "google_fake.py",
+            Some(&dir.join("fake.log")),
+        );
         Fake {
             child,
             port,
@@ -273,29 +261,6 @@ pub fn assert_failed(ran: &crate::support::Ran, parts: &[&str], secrets: &[&str]
             ran.describe()
         );
     }
-}
-
-/// `cacheDuration` text (`29m59s`, `1h0m0s`, `59s`) in seconds.
-pub fn go_seconds(text: &str) -> u64 {
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in text.chars() {
-        match c {
-            '0'..='9' => num.push(c),
-            'h' | 'm' | 's' => {
-                let n: u64 = num.parse().unwrap_or_else(|_| panic!("duration {text:?}"));
-                total += n * match c {
-                    'h' => 3600,
-                    'm' => 60,
-                    _ => 1,
-                };
-                num.clear();
-            }
-            _ => panic!("unexpected duration {text:?}"),
-        }
-    }
-    assert!(num.is_empty(), "duration {text:?}");
-    total
 }
 
 /// Writes a service-account key file whose `token_uri` is `token_uri`; its private key is

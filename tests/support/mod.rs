@@ -6,6 +6,8 @@
 //! - [`require_tool`]: an external tool the test needs; a missing one FAILS the test (never
 //!   skips it) and says how to install it;
 //! - [`run`], [`run_provider`]: run a process with piped input and a time limit;
+//! - [`wait_for_ready_port`]: the port a fake started with `--ready FILE` listens on;
+//! - [`go_seconds`]: a Go duration (`cacheDuration`) in seconds;
 //! - [`registry`]: a real OCI registry on loopback with Basic auth;
 //! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment;
 //! - [`sweep`]: the secret sweep every backend scenario's provider runs go through (`--v=10`,
@@ -23,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -236,6 +238,61 @@ pub fn run(mut cmd: Command, stdin: &[u8]) -> Ran {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
+}
+
+/// How long a fake gets to write its port into its `--ready` file.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The port a fake (`tests/fakes/*.py`, started with `--ready FILE`) writes into `ready` once it
+/// listens. Panics if `child` exits first (showing `output`, the file its output goes to, if
+/// any) or nothing readable appears within [`READY_TIMEOUT`]; `what` names the fake.
+pub fn wait_for_ready_port(
+    ready: &Path,
+    child: &mut Child,
+    what: &str,
+    output: Option<&Path>,
+) -> u16 {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(port) = fs::read_to_string(ready)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return port;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let shown = output
+                .map(|p| fs::read_to_string(p).unwrap_or_default())
+                .unwrap_or_default();
+            panic!("{what} exited ({status}): {shown}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `cacheDuration` text in Go's form (`29m59s`, `1h0m0s`, `59s`) in seconds; panics on anything
+/// else.
+pub fn go_seconds(text: &str) -> u64 {
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in text.chars() {
+        match c {
+            '0'..='9' => num.push(c),
+            'h' | 'm' | 's' => {
+                let n: u64 = num.parse().unwrap_or_else(|_| panic!("duration {text:?}"));
+                total += n * match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                num.clear();
+            }
+            _ => panic!("unexpected duration {text:?}"),
+        }
+    }
+    assert!(num.is_empty(), "duration {text:?}");
+    total
 }
 
 /// Runs the binary under test with `args`, `stdin` piped in (kubelet's request) and the test's
