@@ -16,32 +16,12 @@ use support::moto::{
     run_aws, run_aws_as, AwsEnv, EcrFake, Fault, FaultProxy, HungEndpoint, Moto, NodeKeys, Recorded,
 };
 use support::sweep::{assert_no_secret, plant, plant_basic_auth, secret_token};
-use support::{random_token, Ran, TempDir, PROVIDER_BIN};
+use support::{pod_request, random_token, request, Ran, TempDir, API_V1, PROVIDER_BIN};
 
-const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const ECR_TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 const ECR_PUBLIC_TARGET: &str = "SpencerFrontendService.GetAuthorizationToken";
 /// The account moto answers for when the caller's key is not one it issued.
 const MOTO_DEFAULT_ACCOUNT: &str = "123456789012";
-
-fn request(image: &str) -> String {
-    json!({"kind": "CredentialProviderRequest", "apiVersion": API_V1, "image": image}).to_string()
-}
-
-fn pod_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> String {
-    let annotations: serde_json::Map<String, Value> = annotations
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    json!({
-        "kind": "CredentialProviderRequest",
-        "apiVersion": API_V1,
-        "image": image,
-        "serviceAccountToken": token,
-        "serviceAccountAnnotations": annotations,
-    })
-    .to_string()
-}
 
 /// A random 12-digit account id (never moto's default); the password moto issues for it is
 /// planted for the sweep.

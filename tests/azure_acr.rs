@@ -19,9 +19,10 @@ use serde_json::{json, Value};
 use support::netns::{fakes_dir, venv_python, NetNs, TestCa};
 use support::registry::TestRegistry;
 use support::sweep::{plant, run_swept, secret_token};
-use support::{go_seconds, random_token, write_private_file, Ran, TempDir, PROVIDER_BIN};
+use support::{
+    go_seconds, pod_request, random_token, request, write_private_file, Ran, TempDir, PROVIDER_BIN,
+};
 
-const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const REGISTRY: &str = "myacr.azurecr.io";
 const ACR_USER: &str = "00000000-0000-0000-0000-000000000000";
 const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
@@ -289,21 +290,6 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
-fn request(image: &str) -> String {
-    json!({"apiVersion": API_V1, "kind": "CredentialProviderRequest", "image": image}).to_string()
-}
-
-fn pod_request(image: &str, token: &str, annotations: Value) -> String {
-    json!({
-        "apiVersion": API_V1,
-        "kind": "CredentialProviderRequest",
-        "image": image,
-        "serviceAccountToken": token,
-        "serviceAccountAnnotations": annotations,
-    })
-    .to_string()
-}
-
 fn managed_identity_config(extra: Value) -> Value {
     let mut c = json!({
         "cloud": "AzurePublicCloud",
@@ -486,11 +472,11 @@ fn pod_identity_uses_the_service_account_token_as_client_assertion() {
         &pod_request(
             "myacr.azurecr.io/app",
             &pod_token,
-            json!({
-                "kubernetes.azure.com/acr-client-id": client_id,
-                "kubernetes.azure.com/acr-tenant-id": pod_tenant,
-                "azure.workload.identity/client-id": "not-this-one",
-            }),
+            &[
+                ("kubernetes.azure.com/acr-client-id", client_id),
+                ("kubernetes.azure.com/acr-tenant-id", pod_tenant),
+                ("azure.workload.identity/client-id", "not-this-one"),
+            ],
         ),
     );
     az.assert_answer(&ran, &[REGISTRY]);
@@ -524,7 +510,7 @@ fn pod_identity_with_workload_identity_keys_and_the_config_tenant() {
         &pod_request(
             "myacr.azurecr.io/app",
             &pod_token,
-            json!({"azure.workload.identity/client-id": "wi-client"}),
+            &[("azure.workload.identity/client-id", "wi-client")],
         ),
     );
     az.assert_answer(&ran, &[REGISTRY]);
@@ -550,10 +536,10 @@ fn pod_identity_refused_by_entra_names_client_and_tenant_not_the_token() {
         &pod_request(
             "myacr.azurecr.io/app",
             &pod_token,
-            json!({
-                "kubernetes.azure.com/acr-client-id": "ghost-client",
-                "kubernetes.azure.com/acr-tenant-id": "ghost-tenant",
-            }),
+            &[
+                ("kubernetes.azure.com/acr-client-id", "ghost-client"),
+                ("kubernetes.azure.com/acr-tenant-id", "ghost-tenant"),
+            ],
         ),
     );
     assert_failure(

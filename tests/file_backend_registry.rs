@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use support::registry::TestRegistry;
 use support::sweep::{plant, plant_basic_auth, run_provider};
+use support::API_V1;
 use support::{
     base64_encode, kubelet_auth_key, kubelet_request, random_token, write_private_file, TempDir,
 };
 
-const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const REPO: &str = "test/app";
 /// Every field a v1 `CredentialProviderResponse` may carry: kubelet decodes strictly, so any
 /// other top-level field makes it discard the whole answer (protocol doc §1.5).

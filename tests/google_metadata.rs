@@ -11,10 +11,11 @@ mod support;
 use std::time::{Duration, Instant};
 
 use google_common::{
-    assert_failed, key_file, provider, provider_as, response, Fake, API_V1, EMAIL_PATH, TOKEN_PATH,
+    assert_failed, key_file, provider, provider_as, response, Fake, EMAIL_PATH, TOKEN_PATH,
 };
 use serde_json::{json, Value};
 use support::sweep::{assert_no_secret, plant, run_swept};
+use support::API_V1;
 use support::{
     base64_encode, go_seconds, kubelet_request, random_token, write_private_file, TempDir,
 };

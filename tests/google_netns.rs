@@ -11,9 +11,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use google_common::{assert_failed, pod_request, response, GoogleNs, API_V1, TOKEN_PATH};
+use google_common::{assert_failed, pod_request, response, GoogleNs, TOKEN_PATH};
 use serde_json::{json, Value};
 use support::sweep::{plant, run_swept};
+use support::API_V1;
 use support::{go_seconds, kubelet_request, random_token, write_private_file};
 
 const IDP: &str =

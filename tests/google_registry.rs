@@ -8,9 +8,10 @@
 mod google_common;
 mod support;
 
-use google_common::{provider, response, Fake, API_V1};
+use google_common::{provider, response, Fake};
 use support::registry::TestRegistry;
 use support::sweep::run_swept;
+use support::API_V1;
 use support::{kubelet_request, random_token, write_private_file, TempDir};
 
 #[test]

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use google_common::{provider, response, Fake, API_V1, TOKEN_PATH};
+use google_common::{provider, response, Fake, TOKEN_PATH};
 use serde_json::Value;
 use support::sweep::{assert_swept, run_swept, VERBOSITY};
+use support::API_V1;
 use support::{go_seconds, is_root, kubelet_request, random_token, run, TempDir};
 
 fn ask(fake_host: &str, home: &TempDir, cache: &std::path::Path, image: &str) -> support::Ran {

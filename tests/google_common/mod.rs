@@ -8,13 +8,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::support::netns::{fakes_dir, venv_python, NetNs, TestCa};
 use crate::support::sweep::plant;
 use crate::support::{wait_for_ready_port, TempDir, PROVIDER_BIN};
 
-pub const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 pub const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 pub const EMAIL_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/email";
 /// The HTTPS names the fake answers for inside a namespace.
@@ -217,20 +216,9 @@ pub fn provider_as(program: &Path, args: &[&str], home: &Path, env: &[(&str, &st
     cmd
 }
 
-/// A v1 request for `image` with a pod token and service-account annotations.
+/// [`crate::support::pod_request`] with the trailing newline kubelet sends.
 pub fn pod_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> String {
-    let annotations: serde_json::Map<String, Value> = annotations
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect();
-    let mut s = json!({
-        "kind": "CredentialProviderRequest",
-        "apiVersion": API_V1,
-        "image": image,
-        "serviceAccountToken": token,
-        "serviceAccountAnnotations": annotations,
-    })
-    .to_string();
+    let mut s = crate::support::pod_request(image, token, annotations);
     s.push('\n');
     s
 }

@@ -7,6 +7,7 @@
 //!   skips it) and says how to install it;
 //! - [`run`], [`run_provider`]: run a process with piped input and a time limit;
 //! - [`wait_for_ready_port`]: the port a fake started with `--ready FILE` listens on;
+//! - [`request`], [`pod_request`]: kubelet's v1 request, with or without a pod token;
 //! - [`go_seconds`]: a Go duration (`cacheDuration`) in seconds;
 //! - [`registry`]: a real OCI registry on loopback with Basic auth;
 //! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment;
@@ -319,6 +320,31 @@ pub fn kubelet_request(api_version: &str, image: &str) -> String {
     .to_string();
     s.push('\n');
     s
+}
+
+/// The kubelet API version the backend tests speak.
+pub const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+
+/// A v1 `CredentialProviderRequest` for `image` as compact JSON, no trailing newline.
+pub fn request(image: &str) -> String {
+    serde_json::json!({"kind": "CredentialProviderRequest", "apiVersion": API_V1, "image": image})
+        .to_string()
+}
+
+/// [`request`] with a pod's service-account token and the service account's annotations.
+pub fn pod_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> String {
+    let annotations: serde_json::Map<String, serde_json::Value> = annotations
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    serde_json::json!({
+        "kind": "CredentialProviderRequest",
+        "apiVersion": API_V1,
+        "image": image,
+        "serviceAccountToken": token,
+        "serviceAccountAnnotations": annotations,
+    })
+    .to_string()
 }
 
 /// The index key kubelet files a response `auth` key under (protocol doc §2.1): scheme
