@@ -16,7 +16,7 @@ use support::moto::{
     run_aws, run_aws_as, AwsEnv, EcrFake, Fault, FaultProxy, HungEndpoint, Moto, NodeKeys, Recorded,
 };
 use support::sweep::{assert_no_secret, plant, plant_basic_auth, secret_token};
-use support::{pod_request, random_token, request, Ran, TempDir, API_V1, PROVIDER_BIN};
+use support::{only_auth, pod_request, random_token, request, Ran, TempDir, API_V1, PROVIDER_BIN};
 
 const ECR_TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 const ECR_PUBLIC_TARGET: &str = "SpencerFrontendService.GetAuthorizationToken";
@@ -42,18 +42,6 @@ fn response(ran: &Ran) -> Value {
     assert!(ran.status.success(), "provider failed: {}", ran.describe());
     serde_json::from_str(ran.stdout.trim())
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", ran.describe()))
-}
-
-/// The only (username, password) of a response, with its key.
-fn only_auth(resp: &Value) -> (String, String, String) {
-    let auth = resp["auth"].as_object().expect("auth object");
-    assert_eq!(auth.len(), 1, "{resp}");
-    let (key, entry) = auth.iter().next().expect("one entry");
-    (
-        key.clone(),
-        entry["username"].as_str().expect("username").to_string(),
-        entry["password"].as_str().expect("password").to_string(),
-    )
 }
 
 fn ops(requests: &[Recorded]) -> Vec<String> {

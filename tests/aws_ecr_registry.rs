@@ -15,7 +15,7 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use support::moto::{run_aws, AwsEnv, EcrFake, Moto, NodeKeys};
 use support::random_token;
 use support::registry::TestRegistry;
@@ -34,22 +34,15 @@ fn provider_answer(registry: &TestRegistry, env: &mut AwsEnv) -> (String, String
         ),
     )
     .expect("write rules");
-    let request = json!({
-        "kind": "CredentialProviderRequest",
-        "apiVersion": "credentialprovider.kubelet.k8s.io/v1",
-        "image": registry.image(REPO),
-    })
-    .to_string();
+    let request = support::request(&registry.image(REPO));
     let ran = run_aws(&["--config", &rules.display().to_string()], &request, env);
     assert!(ran.status.success(), "{}", ran.describe());
     let resp: Value = serde_json::from_str(ran.stdout.trim()).expect("JSON response");
-    let auth = resp["auth"].as_object().expect("auth");
-    assert_eq!(auth.len(), 1, "{resp}");
-    let (key, entry) = auth.iter().next().expect("one entry");
+    let (key, username, password) = support::only_auth(&resp);
     (
-        key.clone(),
-        entry["username"].as_str().expect("username").to_string(),
-        entry["password"].as_str().expect("password").to_string(),
+        key,
+        username,
+        password,
         resp["cacheDuration"]
             .as_str()
             .expect("cacheDuration")

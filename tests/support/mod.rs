@@ -347,6 +347,18 @@ pub fn pod_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> St
     .to_string()
 }
 
+/// The only entry of a response's `auth`: (key, username, password).
+pub fn only_auth(resp: &serde_json::Value) -> (String, String, String) {
+    let auth = resp["auth"].as_object().expect("auth object");
+    assert_eq!(auth.len(), 1, "{resp}");
+    let (key, entry) = auth.iter().next().expect("one entry");
+    (
+        key.clone(),
+        entry["username"].as_str().expect("username").to_string(),
+        entry["password"].as_str().expect("password").to_string(),
+    )
+}
+
 /// The index key kubelet files a response `auth` key under (protocol doc §2.1): scheme
 /// dropped, a leading `/v1/` or `/v2/` path segment dropped, and a bare `/` path dropped.
 pub fn kubelet_auth_key(key: &str) -> String {
