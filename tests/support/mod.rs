@@ -8,6 +8,7 @@
 //! - [`run`], [`run_provider`]: run a process with piped input and a time limit;
 //! - [`wait_for_ready_port`]: the port a fake started with `--ready FILE` listens on;
 //! - [`request`], [`pod_request`]: kubelet's v1 request, with or without a pod token;
+//! - [`only_auth`]: the single `auth` entry of a response;
 //! - [`go_seconds`]: a Go duration (`cacheDuration`) in seconds;
 //! - [`registry`]: a real OCI registry on loopback with Basic auth;
 //! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment;
