@@ -310,8 +310,11 @@ pub fn run_provider_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -
     run(cmd, stdin.as_bytes())
 }
 
-/// A kubelet `CredentialProviderRequest` for `image`, byte for byte as kubelet sends it
-/// (field order `kind`, `apiVersion`, `image`; one trailing newline).
+/// A `CredentialProviderRequest` of `api_version` for `image`: compact JSON and one trailing
+/// newline, as kubelet writes it. The keys come out sorted (`apiVersion`, `image`, `kind`: with
+/// its default features serde_json keeps an object's keys in a sorted map), not in kubelet's
+/// order (`kind`, `apiVersion`, `image`); the decoder must not care, and tests/cli.rs sends
+/// kubelet's order byte for byte.
 pub fn kubelet_request(api_version: &str, image: &str) -> String {
     let mut s = serde_json::json!({
         "kind": "CredentialProviderRequest",
