@@ -10,13 +10,16 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use cloud_credential_provider::duration::parse_go_duration;
 use serde_json::{json, Value};
+use support::fakes::Fake;
 use support::moto::{
     run_aws, run_aws_as, AwsEnv, EcrFake, Fault, FaultProxy, HungEndpoint, Moto, NodeKeys, Recorded,
 };
 use support::sweep::{assert_no_secret, plant, plant_basic_auth, secret_token};
-use support::{only_auth, pod_request, random_token, request, Ran, TempDir, API_V1, PROVIDER_BIN};
+use support::{
+    drop_in, go_seconds, only_auth, pod_request, random_token, request, response, Ran, TempDir,
+    API_V1,
+};
 
 const ECR_TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 const ECR_PUBLIC_TARGET: &str = "SpencerFrontendService.GetAuthorizationToken";
@@ -36,12 +39,6 @@ fn random_account() -> String {
             return digits;
         }
     }
-}
-
-fn response(ran: &Ran) -> Value {
-    assert!(ran.status.success(), "provider failed: {}", ran.describe());
-    serde_json::from_str(ran.stdout.trim())
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", ran.describe()))
 }
 
 fn ops(requests: &[Recorded]) -> Vec<String> {
@@ -138,9 +135,8 @@ fn each_partition_calls_ecr_in_the_hosts_region() {
 }
 
 /// `cacheDuration` as whole seconds.
-fn cache_seconds(resp: &Value) -> i64 {
-    let text = resp["cacheDuration"].as_str().expect("cacheDuration");
-    parse_go_duration(text).expect("Go duration") / 1_000_000_000
+fn cache_seconds(resp: &Value) -> u64 {
+    go_seconds(resp["cacheDuration"].as_str().expect("cacheDuration"))
 }
 
 #[test]
@@ -660,8 +656,7 @@ fn drop_in_name_with_the_eks_arguments_serves_ecr() {
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
     env.endpoint("ECR", moto.url());
     let bin_dir = TempDir::new("eks-bin");
-    let link = bin_dir.join("ecr-credential-provider");
-    std::os::unix::fs::symlink(PROVIDER_BIN, &link).expect("symlink");
+    let link = drop_in(bin_dir.path(), "ecr-credential-provider");
     let host = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
     // As kubelet runs it under provider-config/eks.yaml: args [get-credentials].
     let ran = run_aws_as(
@@ -711,8 +706,7 @@ fn proxy_variables_are_honoured() {
 
 #[test]
 fn https_endpoints_are_trusted_through_ssl_cert_file_only() {
-    let certs = TempDir::new("aws-tls");
-    let (moto, ca) = Moto::start_tls(&certs);
+    let (moto, ca) = Moto::start_tls();
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
     env.endpoint("ECR", format!("https://127.0.0.1:{}", moto.port()));
     let image = request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
@@ -726,84 +720,45 @@ fn https_endpoints_are_trusted_through_ssl_cert_file_only() {
         ran.stderr
     );
 
-    env.set("SSL_CERT_FILE", ca.display().to_string());
+    env.set("SSL_CERT_FILE", ca.ca().display().to_string());
     let ran = run_aws(&[], &image, &env);
     assert_eq!(only_auth(&response(&ran)).1, "AWS");
 }
 
-/// `tests/fakes/aws_fake.py` on a loopback port, serving IMDSv2 and ECR, with `--set` options;
-/// returns the process (killed on drop) and its URL. Every secret it hands out is planted for the
-/// secret sweep: the ECR passwords given as options, and the IMDS session token and the role's
-/// credentials, which are chosen here rather than left to the fake's chance.
-struct AwsFake {
-    child: std::process::Child,
-    url: String,
-    log: std::path::PathBuf,
-    _dir: TempDir,
-}
-
-impl AwsFake {
-    fn start(options: &[(&str, &str)]) -> AwsFake {
-        use support::netns::{fakes_dir, venv_python};
-        let dir = TempDir::new("aws-fake");
-        let ready = dir.join("ready");
-        let log = dir.join("requests.jsonl");
-        let mut cmd = std::process::Command::new(venv_python());
-        cmd.arg(fakes_dir().join("aws_fake.py"))
-            .args(["--port", "0", "--ready"])
-            .arg(&ready)
-            .arg("--log")
-            .arg(&log);
-        let issued = [
-            ("imds_token", secret_token(43)),
-            ("aws_node_secret_key", secret_token(40)),
-            ("aws_node_session_token", secret_token(80)),
-        ];
-        let issued = issued.iter().map(|(k, v)| (*k, v.as_str()));
-        for (k, v) in issued.chain(options.iter().copied()) {
-            if k.ends_with("_password") {
-                plant_basic_auth("AWS", &plant(v));
-            }
-            cmd.arg("--set").arg(format!("{k}={v}"));
-        }
-        let mut child = cmd
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start aws_fake.py");
-        let port = support::wait_for_ready_port(&ready, &mut child, "aws_fake.py", None);
-        AwsFake {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
+/// `tests/fakes/aws_fake.py` on a loopback port, serving IMDSv2 and ECR, with `--set` options.
+/// Every secret it hands out is planted for the secret sweep: the ECR passwords given as
+/// options, and the IMDS session token and the role's credentials, which are chosen here rather
+/// than left to the fake's chance.
+fn aws_fake(options: &[(&str, &str)]) -> Fake {
+    let issued = [
+        ("imds_token", secret_token(43)),
+        ("aws_node_secret_key", secret_token(40)),
+        ("aws_node_session_token", secret_token(80)),
+    ];
+    let mut all: Vec<(&str, &str)> = issued.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    all.extend_from_slice(options);
+    for (k, v) in &all {
+        if k.ends_with("_password") {
+            plant_basic_auth("AWS", &plant(*v));
         }
     }
-
-    /// Paths of the requests received, in order.
-    fn paths(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|v| v["path"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
+    Fake::start("aws_fake.py", &[], &all)
 }
 
-impl Drop for AwsFake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Paths of the requests `fake` received, in order.
+fn paths(fake: &Fake) -> Vec<String> {
+    fake.requests()
+        .iter()
+        .map(|v| v["path"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// The node chain down to instance metadata (no keys, no profile), IMDS and ECR both the fake.
-fn imds_env(fake: &AwsFake) -> AwsEnv {
+fn imds_env(fake: &Fake) -> AwsEnv {
     let mut env = AwsEnv::new(None);
     env.set("AWS_EC2_METADATA_DISABLED", "false")
-        .set("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url.clone())
-        .endpoint("ECR", fake.url.clone());
+        .set("AWS_EC2_METADATA_SERVICE_ENDPOINT", fake.url())
+        .endpoint("ECR", fake.url());
     env
 }
 
@@ -812,7 +767,7 @@ fn imds_env(fake: &AwsFake) -> AwsEnv {
 #[test]
 fn a_slow_instance_metadata_token_is_waited_for() {
     let password = random_token(32);
-    let fake = AwsFake::start(&[
+    let fake = aws_fake(&[
         ("aws_node_password", password.as_str()),
         ("imds_token_delay", "1.5"),
     ]);
@@ -831,7 +786,7 @@ fn a_slow_instance_metadata_token_is_waited_for() {
 fn instance_metadata_errors_are_retried() {
     for status in ["503", "429"] {
         let password = random_token(32);
-        let fake = AwsFake::start(&[
+        let fake = aws_fake(&[
             ("aws_node_password", password.as_str()),
             ("imds_fail", "2"),
             ("imds_fail_status", status),
@@ -843,11 +798,10 @@ fn instance_metadata_errors_are_retried() {
         );
         let resp = response(&ran);
         assert_eq!(only_auth(&resp).2, password, "{status}");
-        let tokens = fake
-            .paths()
+        let tokens = paths(&fake)
             .iter()
             .filter(|p| *p == "/latest/api/token")
             .count();
-        assert_eq!(tokens, 3, "{status}: {:?}", fake.paths());
+        assert_eq!(tokens, 3, "{status}: {:?}", paths(&fake));
     }
 }

@@ -15,10 +15,9 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::Value;
 use support::moto::{run_aws, AwsEnv, EcrFake, Moto, NodeKeys};
-use support::random_token;
 use support::registry::TestRegistry;
+use support::{only_auth, random_token, request, response};
 
 const REPO: &str = "team/app";
 
@@ -34,11 +33,10 @@ fn provider_answer(registry: &TestRegistry, env: &mut AwsEnv) -> (String, String
         ),
     )
     .expect("write rules");
-    let request = support::request(&registry.image(REPO));
+    let request = request(&registry.image(REPO));
     let ran = run_aws(&["--config", &rules.display().to_string()], &request, env);
-    assert!(ran.status.success(), "{}", ran.describe());
-    let resp: Value = serde_json::from_str(ran.stdout.trim()).expect("JSON response");
-    let (key, username, password) = support::only_auth(&resp);
+    let resp = response(&ran);
+    let (key, username, password) = only_auth(&resp);
     (
         key,
         username,

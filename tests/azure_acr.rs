@@ -14,13 +14,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use serde_json::{json, Value};
-use support::netns::{fakes_dir, venv_python, NetNs, TestCa};
+use support::fakes::{read_log, script, venv_python, TestCa};
+use support::netns::NetNs;
 use support::registry::TestRegistry;
-use support::sweep::{plant, run_swept, secret_token};
+use support::sweep::{assert_failed as assert_failure, plant, run_swept, secret_token};
 use support::{
-    go_seconds, pod_request, random_token, request, write_private_file, Ran, TempDir, PROVIDER_BIN,
+    base64url_encode, drop_in, go_seconds, pod_request, random_token, request, response,
+    write_private_file, Ran, TempDir, PROVIDER_BIN,
 };
 
 const REGISTRY: &str = "myacr.azurecr.io";
@@ -32,18 +33,10 @@ const TOKEN_TENANT: &str = "0b5d3f8e-1111-4222-8333-944455556666";
 /// How long the refresh tokens the fake ACR issues live.
 const REFRESH_LIFE: u64 = 3 * 3600;
 
-fn b64(data: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
-}
-
 /// A JWT-shaped token with `claims` and a random signature, as Entra and ACR issue them.
 fn jwt(claims: Value) -> String {
-    format!(
-        "{}.{}.{}",
-        b64(r#"{"alg":"RS256"}"#),
-        b64(&claims.to_string()),
-        random_token(43)
-    )
+    let header = base64url_encode(r#"{"alg":"RS256"}"#, false);
+    support::jwt(&header, &claims, false, &random_token(43))
 }
 
 /// A pod's service-account token, planted for the secret sweep.
@@ -119,7 +112,7 @@ impl Azure {
         options.extend(fakes.options.iter().map(|(k, v)| format!("{k}={v}")));
         let fake = |ns: &NetNs, extra: &[&std::ffi::OsStr]| {
             let mut cmd = ns.command(venv_python());
-            cmd.arg(fakes_dir().join("azure_fake.py"))
+            cmd.arg(script("azure_fake.py"))
                 .args(extra)
                 .arg("--log")
                 .arg(&log);
@@ -181,11 +174,7 @@ impl Azure {
         if name == "cloud-credential-provider" {
             return PathBuf::from(PROVIDER_BIN);
         }
-        let link = self.dir.join(name);
-        if !link.exists() {
-            std::os::unix::fs::symlink(PROVIDER_BIN, &link).expect("symlink");
-        }
-        link
+        drop_in(self.dir.path(), name)
     }
 
     /// Runs the binary as `name` in the namespace, trusting only the test CA, swept for
@@ -204,11 +193,7 @@ impl Azure {
 
     /// Every request the fakes received, in order.
     fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("log line is JSON"))
-            .collect()
+        read_log(&self.log)
     }
 
     /// The requests whose Host header is `host` and path is `path`.
@@ -241,8 +226,7 @@ impl Azure {
             ran.describe(),
             self.ns.logs_text()
         );
-        let response: Value = serde_json::from_str(&ran.stdout).expect("JSON response");
-        assert_eq!(response["kind"], "CredentialProviderResponse");
+        let response = response(ran);
         assert_eq!(response["cacheKeyType"], "Registry");
         let auth = response["auth"].as_object().expect("auth");
         let mut got: Vec<&str> = auth.keys().map(String::as_str).collect();
@@ -303,25 +287,6 @@ fn managed_identity_config(extra: Value) -> Value {
         c[k] = v.clone();
     }
     c
-}
-
-/// Asserts the one-line failure: exit 1, nothing on stdout, one stderr line at kubelet's default
-/// verbosity (the swept run's `--v=10` decision lines aside) naming every `needle`, and none of
-/// the `secrets` anywhere.
-fn assert_failure(ran: &Ran, needles: &[&str], secrets: &[&str]) -> String {
-    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert_eq!(ran.stdout, "", "{}", ran.describe());
-    support::sweep::assert_no_secret(ran, secrets);
-    let lines = ran.quiet_lines();
-    assert_eq!(lines.len(), 1, "one stderr line: {:?}", ran.stderr);
-    eprintln!("stderr: {}", lines[0]);
-    for n in needles {
-        assert!(lines[0].contains(n), "{n:?} missing from {:?}", lines[0]);
-    }
-    for s in secrets {
-        assert!(!lines[0].contains(s), "a secret leaked into {:?}", lines[0]);
-    }
-    lines[0].to_string()
 }
 
 // --- managed identity ------------------------------------------------------------------------
@@ -568,7 +533,7 @@ fn service_principal_secret_is_answered_without_any_network_call() {
         &request("myacr.azurecr.io/app"),
     );
     assert!(ran.status.success(), "{}", ran.describe());
-    let response: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let response = response(&ran);
     assert_eq!(
         response["auth"],
         json!({ REGISTRY: {"username": "sp-client-id", "password": secret} })
@@ -774,7 +739,7 @@ fn unusable_azure_json_is_reported_for_acr_hosts_only() {
         &request("docker.io/library/nginx"),
     );
     assert!(ran.status.success(), "{}", ran.describe());
-    let response: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let response = response(&ran);
     assert_eq!(response["auth"], json!({}));
     assert!(az.requests().is_empty());
 }
@@ -828,7 +793,7 @@ fn mirror_matching_respects_host_boundaries_and_ports() {
             &request(image),
         );
         assert!(ran.status.success(), "{image}: {}", ran.describe());
-        let response: Value = serde_json::from_str(&ran.stdout).unwrap();
+        let response = response(&ran);
         assert_eq!(response["auth"], json!({}), "{image}");
     }
     assert!(az.requests().is_empty(), "{:#?}", az.requests());

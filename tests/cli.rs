@@ -3,21 +3,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use support::sweep::{plant, run_swept, secret_token, VERBOSITY};
-use support::{base64_encode, TempDir, PROVIDER_BIN as BIN};
+use support::sweep::{plant_basic_auth, run_swept, secret_token, VERBOSITY};
+use support::{
+    drop_in, kubelet_request as request, provider_as, response, Ran, TempDir, API_V1 as V1,
+    PROVIDER_BIN as BIN,
+};
 
-const V1: &str = "credentialprovider.kubelet.k8s.io/v1";
 const V1BETA1: &str = "credentialprovider.kubelet.k8s.io/v1beta1";
 const V1ALPHA1: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// Whether `arg` sets the verbosity (`-v`, `-vv`, `--v=N`, `--v N`, `-v=N`, `--verbose`).
 fn is_verbosity_flag(arg: &str) -> bool {
@@ -29,17 +24,9 @@ fn is_verbosity_flag(arg: &str) -> bool {
 /// nothing planted may leak, and the loud run's warnings and error must be what a quiet run
 /// prints (its whole stderr), which is what lets the other tests read the failure contract off
 /// swept runs (`Ran::quiet_lines`).
-fn run_with(bin: &Path, args: &[&str], stdin: &[u8]) -> Run {
-    let command = || {
-        let mut cmd = Command::new(bin);
-        // Nothing a cloud SDK could pick up from the developer's shell.
-        cmd.args(args)
-            .env_remove("AWS_PROFILE")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        cmd
-    };
-    let ran = support::run(command(), stdin);
-    let loud = run_swept(command(), stdin);
+fn run_with(bin: &Path, args: &[&str], stdin: &[u8]) -> Ran {
+    let ran = support::run(provider_as(bin, args), stdin);
+    let loud = run_swept(provider_as(bin, args), stdin);
     let quiet = if args.iter().any(|a| is_verbosity_flag(a)) {
         ran.quiet_lines()
     } else {
@@ -51,65 +38,24 @@ fn run_with(bin: &Path, args: &[&str], stdin: &[u8]) -> Run {
         "{args:?} at {VERBOSITY}: {}",
         loud.stderr
     );
-    Run {
-        code: ran.status.code().expect("exit code, not a signal"),
-        stdout: ran.stdout,
-        stderr: ran.stderr,
-    }
+    ran
 }
 
-fn run(args: &[&str], stdin: &str) -> Run {
+fn run(args: &[&str], stdin: &str) -> Ran {
     run_with(Path::new(BIN), args, stdin.as_bytes())
 }
 
-fn request(api_version: &str, image: &str) -> String {
-    format!(
-        r#"{{"apiVersion":"{api_version}","kind":"CredentialProviderRequest","image":"{image}"}}"#
-    )
-}
-
-/// Asserts the failure contract: exit 1, empty stdout, exactly one stderr line holding `needle`.
-fn assert_fails(r: &Run, needle: &str) {
-    assert_eq!(r.code, 1, "exit code; stderr: {}", r.stderr);
-    assert_eq!(r.stdout, "", "stdout must be empty on failure");
-    let lines: Vec<&str> = r.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one stderr line, got {:?}", r.stderr);
-    assert!(
-        lines[0].starts_with("cloud-credential-provider: error: "),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[0].contains(needle),
-        "{:?} should contain {needle:?}",
-        lines[0]
-    );
-}
-
-/// Writes `text` into `dir` with file mode `mode`.
-fn write_file(dir: &TempDir, name: &str, text: &str, mode: u32) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
-    path
-}
-
-/// A random password so no test secret is written down; planted for the secret sweep.
-fn random_secret() -> String {
-    secret_token(24)
-}
-
-/// Base64 of `user:password`, planted: it holds a password.
-fn b64(text: &str) -> String {
-    plant(base64_encode(text.as_bytes()))
+/// Asserts the failure contract (`Ran::error_line`) and that the error holds `needle`.
+fn assert_fails(r: &Ran, needle: &str) {
+    let line = r.error_line();
+    assert!(line.contains(needle), "{line:?} should contain {needle:?}");
 }
 
 #[test]
 fn unclaimed_host_gets_empty_auth_in_every_api_version() {
     for version in [V1, V1BETA1, V1ALPHA1] {
         let r = run(&[], &request(version, "registry.example.com/team/app"));
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.code(), 0, "{}", r.stderr);
         assert_eq!(
             r.stdout,
             format!(
@@ -124,7 +70,7 @@ fn unclaimed_host_gets_empty_auth_in_every_api_version() {
 fn get_credentials_argument_and_kubelet_test_vector_are_accepted() {
     let input = "{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"image\":\"test.registry.io/foobar\",\"serviceAccountToken\":\"service-account-token\",\"serviceAccountAnnotations\":{\"domain.io/annotation1\":\"value1\"}}\n";
     let r = run(&["get-credentials"], input);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(r.stdout.starts_with("{\"kind\":\"CredentialProviderResponse\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\""));
 }
 
@@ -134,7 +80,7 @@ fn hand_typed_hub_image_with_tag_is_normalised() {
         &["-v", "--static-cache-duration=90s"],
         &request(V1, "nginx:1.27"),
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(
         r.stdout.contains("\"cacheDuration\":\"1m30s\""),
         "{}",
@@ -208,11 +154,11 @@ fn usage_errors_fail_with_one_clear_line() {
 #[test]
 fn help_and_version_go_to_stdout() {
     let r = run(&["--help"], "");
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code(), 0);
     assert!(r.stdout.contains("validate-config PATH"));
     assert!(r.stdout.contains("--docker-config PATH"));
     let r = run(&["--version"], "");
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code(), 0);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(
         lines[0],
@@ -271,24 +217,19 @@ fn a_cloud_left_out_of_the_build_is_named_in_the_error() {
     }
 }
 
-fn docker_config(dir: &TempDir, auths: &str, mode: u32) -> PathBuf {
-    write_file(
-        dir,
-        "config.json",
-        &format!(r#"{{"auths":{{{auths}}}}}"#),
-        mode,
-    )
+fn docker_config(dir: &TempDir, auths: &str, mode: u32) -> std::path::PathBuf {
+    dir.write("config.json", format!(r#"{{"auths":{{{auths}}}}}"#), mode)
 }
 
 #[test]
 fn docker_config_entries_are_served_for_matching_images() {
     let dir = TempDir::new("serve");
-    let secret = random_secret();
+    let secret = secret_token(24);
     let path = docker_config(
         &dir,
         &format!(
             r#""https://reg.example:5000/v1/":{{"auth":"{}"}}"#,
-            b64(&format!("robot:{secret}"))
+            plant_basic_auth("robot", &secret)
         ),
         0o600,
     );
@@ -297,7 +238,7 @@ fn docker_config_entries_are_served_for_matching_images() {
         &["--docker-config", path],
         &request(V1BETA1, "reg.example:5000/team/app"),
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     assert_eq!(r.stderr, "");
     assert_eq!(
         r.stdout,
@@ -370,7 +311,7 @@ fn a_world_readable_file_is_served_with_a_warning() {
         &["--docker-config", path.to_str().unwrap()],
         &request(V1, "reg.example/a"),
     );
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code(), 0);
     assert!(
         r.stderr.contains("readable by group or others (mode 644)"),
         "{}",
@@ -387,15 +328,14 @@ fn a_missing_file_warns_and_a_broken_file_fails() {
         &["--docker-config", missing.to_str().unwrap()],
         &request(V1, "reg.example/a"),
     );
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code(), 0);
     assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
     assert!(r.stdout.contains("\"auth\":{}"));
 
-    let secret = random_secret();
-    let broken = write_file(
-        &dir,
+    let secret = secret_token(24);
+    let broken = dir.write(
         "broken.json",
-        &format!(r#"{{"auths":{{"reg.example":{{"auth":"{secret}!"}}}}}}"#),
+        format!(r#"{{"auths":{{"reg.example":{{"auth":"{secret}!"}}}}}}"#),
         0o600,
     );
     let r = run(
@@ -404,12 +344,6 @@ fn a_missing_file_warns_and_a_broken_file_fails() {
     );
     assert_fails(&r, "\"auth\" is not valid base64");
     assert!(!r.stderr.contains(&secret));
-}
-
-/// The protocol answer on stdout, parsed.
-fn answer(r: &Run) -> serde_json::Value {
-    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
-    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", r.stdout))
 }
 
 #[test]
@@ -428,7 +362,7 @@ fn a_missing_file_is_not_cached_and_is_served_once_it_appears() {
         late.to_str().unwrap(),
     ];
     let r = run(&args, &request(V1, "reg.example/a"));
-    let first = answer(&r);
+    let first = response(&r);
     assert_eq!(first["auth"], serde_json::json!({}));
     assert_eq!(first["cacheDuration"], "0s", "kubelet must ask again");
     assert_eq!(first["cacheKeyType"], "Registry");
@@ -441,18 +375,17 @@ fn a_missing_file_is_not_cached_and_is_served_once_it_appears() {
     );
 
     // Vault Agent renders the file: the very next run serves it.
-    let secret = random_secret();
-    write_file(
-        &dir,
+    let secret = secret_token(24);
+    dir.write(
         "late.json",
-        &format!(r#"{{"auths":{{"reg.example":{{"username":"u","password":"{secret}"}}}}}}"#),
+        format!(r#"{{"auths":{{"reg.example":{{"username":"u","password":"{secret}"}}}}}}"#),
         0o600,
     );
-    let second = answer(&run(&args, &request(V1, "reg.example/a")));
+    let second = response(&run(&args, &request(V1, "reg.example/a")));
     assert_eq!(second["auth"]["reg.example"]["password"], secret.as_str());
     assert_eq!(second["cacheDuration"], "5m0s");
     // With every file present, "no credentials" is cached again.
-    let third = answer(&run(&args, &request(V1, "unlisted.example/a")));
+    let third = response(&run(&args, &request(V1, "unlisted.example/a")));
     assert_eq!(third["auth"], serde_json::json!({}));
     assert_eq!(third["cacheDuration"], "5m0s");
 }
@@ -460,7 +393,7 @@ fn a_missing_file_is_not_cached_and_is_served_once_it_appears() {
 #[test]
 fn verbose_logs_never_show_the_password() {
     let dir = TempDir::new("verbose");
-    let secret = random_secret();
+    let secret = secret_token(24);
     let path = docker_config(
         &dir,
         &format!(r#""reg.example":{{"username":"u","password":"{secret}"}}"#),
@@ -470,7 +403,7 @@ fn verbose_logs_never_show_the_password() {
         &["--v=10", "--docker-config", path.to_str().unwrap()],
         &request(V1, "reg.example/a"),
     );
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code(), 0);
     assert!(r.stdout.contains(&secret));
     assert!(!r.stderr.is_empty(), "verbose mode logs its decisions");
     assert!(!r.stderr.contains(&secret), "{}", r.stderr);
@@ -488,7 +421,7 @@ fn check_explains_routing_offline_without_secrets() {
         ],
         "",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON object");
     assert_eq!(
         v["image"],
@@ -521,7 +454,7 @@ fn check_explains_routing_offline_without_secrets() {
 #[test]
 fn check_fetches_from_a_docker_config_and_redacts_the_password() {
     let dir = TempDir::new("check");
-    let secret = random_secret();
+    let secret = secret_token(24);
     let path = docker_config(
         &dir,
         &format!(r#""reg.example":{{"username":"robot","password":"{secret}"}}"#),
@@ -538,7 +471,7 @@ fn check_fetches_from_a_docker_config_and_redacts_the_password() {
         ],
         "",
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(!r.stdout.contains(&secret));
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(v["backend"], "file");
@@ -549,7 +482,7 @@ fn check_fetches_from_a_docker_config_and_redacts_the_password() {
     assert_eq!(v["cacheDuration"], "5m0s");
 
     let r = run(&["check", "reg.example/app:2", "--docker-config", path], "");
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code(), 0);
     assert!(r.stdout.contains("backend:       file"), "{}", r.stdout);
     assert!(
         r.stdout
@@ -574,7 +507,7 @@ fn check_reports_a_fetch_failure_with_exit_1() {
         ],
         "",
     );
-    assert_eq!(r.code, 1);
+    assert_eq!(r.code(), 1);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("report still printed");
     assert_eq!(v["backend"], "acr");
     assert!(v["error"].as_str().unwrap().contains("acr backend"));
@@ -584,8 +517,7 @@ fn check_reports_a_fetch_failure_with_exit_1() {
 #[test]
 fn host_rules_send_mirrors_to_a_backend() {
     let dir = TempDir::new("rules");
-    let config = write_file(&dir,
-        "ccp.yaml",
+    let config = dir.write("ccp.yaml",
         "hostRules:\n  - match: [\"mirror.corp.example:5000\"]\n    backend: ecr\n    region: eu-west-1\n  - match: [\"*.corp.example\"]\n    backend: none\n",
         0o644,
     );
@@ -607,10 +539,9 @@ fn host_rules_send_mirrors_to_a_backend() {
     assert_eq!(v["details"]["region"], "eu-west-1");
     assert!(v["reason"].as_str().unwrap().contains("hostRules[0]"));
     let r = run(&["--config", config], &request(V1, "git.corp.example/app"));
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(r.stdout.contains("\"auth\":{}"));
-    let bad = write_file(
-        &dir,
+    let bad = dir.write(
         "bad.yaml",
         "hostRules:\n  - match: [\"x.example\"]\n    backend: ecr\n",
         0o644,
@@ -632,14 +563,13 @@ fn drop_in_names_accept_the_reference_plugins_arguments() {
         "acr-credential-provider",
         "auth-provider-gcp",
     ] {
-        let link = dir.join(name);
-        std::os::unix::fs::symlink(BIN, &link).expect("symlink");
+        let link = drop_in(dir.path(), name);
         let r = run_with(
             &link,
             &["get-credentials", "/etc/kubernetes/azure.json"],
             request(V1, "registry.example.com/a").as_bytes(),
         );
-        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        assert_eq!(r.code(), 0, "{name}: {}", r.stderr);
         assert!(r.stdout.contains("\"auth\":{}"));
     }
     // Under its own name, a stray argument is a mistake worth reporting.
@@ -652,8 +582,8 @@ fn drop_in_names_accept_the_reference_plugins_arguments() {
 #[test]
 fn check_sends_a_pod_token_from_a_file_without_printing_it() {
     let dir = TempDir::new("check-sa");
-    let token = random_secret();
-    let token_file = write_file(&dir, "token", &format!("{token}\n"), 0o600);
+    let token = secret_token(24);
+    let token_file = dir.write("token", format!("{token}\n"), 0o600);
     let config = docker_config(
         &dir,
         r#""reg.example":{"username":"u","password":"p"}"#,
@@ -670,7 +600,7 @@ fn check_sends_a_pod_token_from_a_file_without_printing_it() {
         "eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/puller",
     ];
     let r = run(&args, "");
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code(), 0, "{}", r.stderr);
     assert!(r.stdout.contains("pod token:"), "{}", r.stdout);
     assert!(
         r.stdout.contains(
@@ -691,7 +621,7 @@ fn check_sends_a_pod_token_from_a_file_without_printing_it() {
     );
     assert!(!r.stdout.contains(&token));
 
-    let empty = write_file(&dir, "empty", "\n", 0o600);
+    let empty = dir.write("empty", "\n", 0o600);
     let r = run(
         &[
             "check",

@@ -8,14 +8,12 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cloud_credential_provider::deadline::Deadline;
 use cloud_credential_provider::error::Error;
 use cloud_credential_provider::{http, runtime};
-use support::netns::{fakes_dir, venv_python, TestCa};
-use support::TempDir;
+use support::fakes::{Fake, TestCa};
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
@@ -34,8 +32,7 @@ fn thread_cpu() -> Duration {
 /// all pull aws-lc-sys).
 #[test]
 fn the_lock_file_holds_one_crypto_library() {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
-        .expect("Cargo.lock");
+    let lock = std::fs::read_to_string(support::repo_path("Cargo.lock")).expect("Cargo.lock");
     let packages: Vec<&str> = lock
         .lines()
         .filter_map(|l| l.strip_prefix("name = \""))
@@ -52,21 +49,18 @@ fn the_lock_file_holds_one_crypto_library() {
 #[test]
 fn the_first_handshake_spends_no_cpu_on_entropy() {
     let ca = TestCa::new(&["127.0.0.1"]);
-    let dir = TempDir::new("crypto-cost");
-    let ready = dir.join("ready");
-    let mut fake = Command::new(venv_python())
-        .arg(fakes_dir().join("echo.py"))
-        .args(["--port", "0", "--ready"])
-        .arg(&ready)
-        .arg("--cert")
-        .arg(ca.cert())
-        .arg("--key")
-        .arg(ca.key())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start echo.py");
-    let port = support::wait_for_ready_port(&ready, &mut fake, "echo.py", None);
+    let (cert, key) = (ca.cert(), ca.key());
+    let fake = Fake::start(
+        "echo.py",
+        &[
+            "--cert".as_ref(),
+            cert.as_os_str(),
+            "--key".as_ref(),
+            key.as_os_str(),
+        ],
+        &[],
+    );
+    let port = fake.port();
     // Only the test CA is trusted, and this process's crypto is still untouched.
     std::env::set_var("SSL_CERT_FILE", ca.ca());
     std::env::remove_var("SSL_CERT_DIR");
@@ -97,8 +91,7 @@ fn the_first_handshake_spends_no_cpu_on_entropy() {
         .fill(&mut buf)
         .expect("random fill");
     let fill = thread_cpu() - before;
-    let _ = fake.kill();
-    let _ = fake.wait();
+    drop(fake);
 
     eprintln!("first HTTPS request: {handshake:?} CPU; random fill after it: {fill:?} CPU");
     // Jitter entropy alone cost ~30 ms here; a debug build's whole first request (trust store,

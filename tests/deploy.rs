@@ -10,21 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::moto::venv_bin;
+use support::fakes::venv_bin;
 use support::registry::TestRegistry;
-use support::{random_token, require_tool, run, Ran, TempDir, PROVIDER_BIN as BIN};
+use support::{
+    find_tool, path_str, random_token, require_tool, run, run_program as run_cmd, TempDir,
+    PROVIDER_BIN as BIN,
+};
 
 const BASE: &str = "deploy/kustomize/base";
-
-fn run_cmd(program: &Path, args: &[&str]) -> Ran {
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    run(cmd, b"")
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 temp path")
-}
 
 /// The image holds the binary and nothing else, runs it as its entrypoint as root, and
 /// survives a push to and a pull from a registry.
@@ -37,7 +30,7 @@ fn image_is_the_binary_alone_with_it_as_entrypoint() {
     // it the image is built and pushed in seconds. Same code, same static linking.
     let binary = dir.join("cloud-credential-provider");
     let stripped = run_cmd(
-        &require_tool("objcopy"),
+        require_tool("objcopy"),
         &["--strip-debug", BIN, path_str(&binary)],
     );
     assert!(
@@ -260,13 +253,4 @@ fn kustomize_base_renders_to_a_least_privilege_daemonset() {
     }
     assert_eq!(pod["initContainers"][0]["args"][0], "install");
     assert_eq!(pod["containers"][0]["args"][0], "sync-docker-config");
-}
-
-/// `name` on PATH (or in /usr/sbin, /sbin), or `None`.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }

@@ -12,21 +12,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use support::registry::TestRegistry;
 use support::sweep::{plant, plant_basic_auth, run_provider};
-use support::API_V1;
 use support::{
-    base64_encode, kubelet_auth_key, kubelet_request, random_token, write_private_file, TempDir,
+    auth_entry, base64_encode, kubelet_auth_key, random_token, request, response,
+    write_private_file, TempDir, API_V1,
 };
 
 const REPO: &str = "test/app";
-/// Every field a v1 `CredentialProviderResponse` may carry: kubelet decodes strictly, so any
-/// other top-level field makes it discard the whole answer (protocol doc §1.5).
-const RESPONSE_FIELDS: [&str; 5] = [
-    "kind",
-    "apiVersion",
-    "cacheKeyType",
-    "cacheDuration",
-    "auth",
-];
 
 /// A registry with a fresh random user and password, `test/app:latest` pushed to it.
 struct Setup {
@@ -62,40 +53,14 @@ impl Setup {
 }
 
 /// Runs the provider with `--docker-config CONFIG` for `image`, swept for secrets at `--v=10`
-/// (support::sweep): asserts a clean protocol answer
-/// (exit 0, exactly one JSON line on stdout, only known fields, kubelet's fixed values) and
+/// (support::sweep): asserts a clean protocol answer (`support::response`: exit 0, exactly one
+/// JSON line on stdout, only known fields, kubelet's fixed values), its apiVersion echoed, and
 /// returns it parsed.
 fn ask(config: &Path, image: &str) -> Value {
     let config = config.to_str().expect("utf-8 path");
-    let ran = run_provider(
-        &["--docker-config", config],
-        &kubelet_request(API_V1, image),
-    );
-    assert!(ran.status.success(), "provider failed: {}", ran.describe());
-    assert!(
-        ran.stdout.ends_with('\n') && ran.stdout.matches('\n').count() == 1,
-        "stdout must be exactly one JSON line: {:?}",
-        ran.stdout
-    );
-    let response: Value = serde_json::from_str(&ran.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", ran.stdout));
-    let fields = response.as_object().expect("response is a JSON object");
-    for name in fields.keys() {
-        assert!(
-            RESPONSE_FIELDS.contains(&name.as_str()),
-            "unknown response field {name:?} (kubelet's strict decoder rejects it): {response}"
-        );
-    }
+    let ran = run_provider(&["--docker-config", config], &request(image));
+    let response = response(&ran);
     assert_eq!(response["apiVersion"], API_V1, "apiVersion is echoed");
-    assert_eq!(response["kind"], "CredentialProviderResponse");
-    assert!(
-        ["Image", "Registry", "Global"].contains(&response["cacheKeyType"].as_str().unwrap_or("")),
-        "cacheKeyType must be Image, Registry or Global: {response}"
-    );
-    assert!(
-        response.get("cacheDuration").is_none_or(Value::is_string),
-        "cacheDuration must be a Go duration string: {response}"
-    );
     response
 }
 
@@ -109,7 +74,7 @@ fn served(response: &Value, key: &str, user: &str, password: &str) -> (String, S
     assert_eq!(got_key, key, "auth key: {response}");
     assert_eq!(
         creds,
-        &json!({ "username": user, "password": password }),
+        &auth_entry(user, password),
         "auth entry holds exactly the file's username and password"
     );
     (

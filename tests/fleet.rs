@@ -15,23 +15,18 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use support::moto::{AwsEnv, EcrFake, NodeKeys};
 use support::sweep::{assert_swept, VERBOSITY};
-use support::{random_token, Ran, PROVIDER_BIN};
+use support::{random_token, request, Running, PROCESS_TIMEOUT, PROVIDER_BIN};
 
 const RATE: u32 = 20;
 const BURST: u32 = 40;
 const SPREAD: Duration = Duration::from_secs(5);
 /// The plugin's default `--timeout`.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Node {
-    child: Child,
-    started: Instant,
-}
 
 #[test]
 fn a_scaling_node_group_gets_credentials_through_throttling() {
@@ -43,9 +38,9 @@ fn a_scaling_node_group_gets_credentials_through_throttling() {
     let fake = EcrFake::start_throttled(&password, Duration::from_secs(43_200), RATE, BURST);
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
     env.endpoint("ECR", fake.url());
-    let request = r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app"}"#;
+    let request = request("123456789012.dkr.ecr.us-east-1.amazonaws.com/app");
 
-    let began = Instant::now();
+    let began = std::time::Instant::now();
     let mut running = Vec::new();
     for i in 0..nodes {
         // Nodes boot evenly over the spread.
@@ -53,46 +48,20 @@ fn a_scaling_node_group_gets_credentials_through_throttling() {
         if let Some(wait) = due.checked_sub(began.elapsed()) {
             std::thread::sleep(wait);
         }
-        let mut cmd = Command::new(PROVIDER_BIN);
+        let mut cmd = env.command(Path::new(PROVIDER_BIN));
         cmd.arg(VERBOSITY);
-        for (name, _) in std::env::vars_os() {
-            let upper = name.to_string_lossy().to_ascii_uppercase();
-            if upper.starts_with("AWS_") || upper.ends_with("_PROXY") {
-                cmd.env_remove(&name);
-            }
-        }
-        for (k, v) in &env.vars {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the plugin");
-        {
-            use std::io::Write as _;
-            let mut stdin = child.stdin.take().expect("stdin");
-            stdin.write_all(request.as_bytes()).expect("write request");
-        }
-        running.push(Node {
-            child,
-            started: Instant::now(),
-        });
+        let mut node = Running::start(cmd);
+        node.send(request.as_bytes());
+        running.push(node);
     }
 
     let mut served = 0;
     let mut slowest = Duration::ZERO;
     let mut failures = Vec::new();
     for node in running {
-        let out = node.child.wait_with_output().expect("wait");
-        let took = node.started.elapsed();
-        slowest = slowest.max(took);
-        let ran = Ran {
-            status: out.status,
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
+        let spawned = node.spawned;
+        let (ran, ended) = node.finish(PROCESS_TIMEOUT);
+        slowest = slowest.max(ended.duration_since(spawned));
         assert_swept(&ran);
         if ran.status.success() && ran.stdout.contains(&password) {
             served += 1;

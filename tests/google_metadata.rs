@@ -10,14 +10,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use google_common::{
-    assert_failed, key_file, provider, provider_as, response, Fake, EMAIL_PATH, TOKEN_PATH,
-};
+use google_common::{fake, key_file, provider, provider_as, Fake, EMAIL_PATH, TOKEN_PATH};
 use serde_json::{json, Value};
-use support::sweep::{assert_no_secret, plant, run_swept};
-use support::API_V1;
+use support::sweep::{assert_failed, assert_no_secret, plant, run_swept};
 use support::{
-    base64_encode, go_seconds, kubelet_request, random_token, write_private_file, TempDir,
+    auth_entry as auth, base64_encode, drop_in, free_port, go_seconds, random_token, request,
+    response, write_private_file, TempDir, API_V1,
 };
 
 const EMAIL: &str = "node-puller@proj.iam.gserviceaccount.com";
@@ -34,7 +32,7 @@ impl Node {
         let mut options = vec![("token", token.as_str()), ("email", EMAIL)];
         options.extend_from_slice(extra);
         Node {
-            fake: Fake::start(&options),
+            fake: fake(&options),
             token,
             home: TempDir::new("google-home"),
         }
@@ -46,13 +44,9 @@ impl Node {
         all.extend_from_slice(env);
         run_swept(
             provider(args, self.home.path(), &all),
-            kubelet_request(API_V1, image).as_bytes(),
+            request(image).as_bytes(),
         )
     }
-}
-
-fn auth(user: &str, password: &str) -> Value {
-    json!({"username": user, "password": password})
 }
 
 #[test]
@@ -107,8 +101,7 @@ fn fixed_keys_and_artifact_registry_hosts() {
 fn drop_in_name_accepts_the_reference_arguments() {
     let node = Node::new(&[]);
     let dir = TempDir::new("drop-in");
-    let link = dir.join("auth-provider-gcp");
-    std::os::unix::fs::symlink(support::PROVIDER_BIN, &link).unwrap();
+    let link = drop_in(dir.path(), "auth-provider-gcp");
     let host = node.fake.host();
     for args in [
         &["get-credentials", "--authFlow=gcr", "--v=3"][..],
@@ -120,10 +113,7 @@ fn drop_in_name_accepts_the_reference_arguments() {
             node.home.path(),
             &[("GCE_METADATA_HOST", &host)],
         );
-        let ran = run_swept(
-            cmd,
-            kubelet_request(API_V1, "eu.gcr.io/proj/app").as_bytes(),
-        );
+        let ran = run_swept(cmd, request("eu.gcr.io/proj/app").as_bytes());
         let r = response(&ran);
         assert_eq!(r["auth"], json!({"eu.gcr.io": auth("_token", &node.token)}));
         if args.contains(&"--v=3") {
@@ -238,16 +228,12 @@ fn no_metadata_request_when_the_request_does_not_need_one() {
 #[test]
 fn an_absent_metadata_server_fails_fast_and_is_named() {
     let home = TempDir::new("google-home");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let host = format!("127.0.0.1:{port}");
+    // Nothing listens there.
+    let host = format!("127.0.0.1:{}", free_port());
     let started = Instant::now();
     let ran = run_swept(
         provider(&[], home.path(), &[("GCE_METADATA_HOST", &host)]),
-        kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
+        request("gcr.io/proj/app").as_bytes(),
     );
     assert!(
         started.elapsed() < Duration::from_secs(5),

@@ -11,11 +11,13 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use google_common::{assert_failed, pod_request, response, GoogleNs, TOKEN_PATH};
+use google_common::{GoogleNs, TOKEN_PATH};
 use serde_json::{json, Value};
-use support::sweep::{plant, run_swept};
-use support::API_V1;
-use support::{go_seconds, kubelet_request, random_token, write_private_file};
+use support::sweep::{assert_failed, plant, run_swept};
+use support::{
+    auth_entry, go_seconds, pod_request, random_token, request, response, write_private_file,
+    API_V1,
+};
 
 const IDP: &str =
     "https://container.googleapis.com/v1/projects/proj/locations/europe-west1/clusters/c1";
@@ -53,8 +55,9 @@ impl Tokens {
     }
 }
 
+/// What the gcr backend answers: the token with the user name `_token`.
 fn auth(password: &str) -> Value {
-    json!({"username": "_token", "password": password})
+    auth_entry("_token", password)
 }
 
 fn sts_body(audience: &str, pod: &str) -> Value {
@@ -74,7 +77,7 @@ fn node_token_by_the_real_metadata_host_name() {
     let g = GoogleNs::start("gcp-node", &t.options());
     let ran = run_swept(
         g.provider(&[]),
-        kubelet_request(API_V1, "asia-docker.pkg.dev/proj/repo/app").as_bytes(),
+        request("asia-docker.pkg.dev/proj/repo/app").as_bytes(),
     );
     let r = response(&ran);
     assert_eq!(r["auth"], json!({"asia-docker.pkg.dev": auth(&t.node)}));
@@ -271,7 +274,7 @@ fn gcloud_user_credentials_are_the_last_resort_off_gce() {
     // Off GCE nothing answers for the metadata host: point it at a closed port.
     let mut cmd = g.provider(&["-v"]);
     cmd.env("GCE_METADATA_HOST", "127.0.0.1:9");
-    let ran = run_swept(cmd, kubelet_request(API_V1, "gcr.io/proj/app").as_bytes());
+    let ran = run_swept(cmd, request("gcr.io/proj/app").as_bytes());
     let r = response(&ran);
     assert_eq!(r["auth"], json!({"gcr.io": auth(&adc_token)}));
     assert!(ran.stderr.contains("gcloud"), "{}", ran.stderr);

@@ -8,18 +8,17 @@
 mod google_common;
 mod support;
 
-use google_common::{provider, response, Fake};
+use google_common::{fake, provider};
 use support::registry::TestRegistry;
 use support::sweep::run_swept;
-use support::API_V1;
-use support::{kubelet_request, random_token, write_private_file, TempDir};
+use support::{random_token, request, response, write_private_file, TempDir};
 
 #[test]
 fn the_printed_token_pulls_from_a_real_registry() {
     let token = format!("ya29.{}", random_token(48));
     let registry = TestRegistry::start("_token", &token);
     registry.push_test_image("proj/app");
-    let fake = Fake::start(&[
+    let fake = fake(&[
         ("token", &token),
         ("email", "node@proj.iam.gserviceaccount.com"),
     ]);
@@ -41,7 +40,7 @@ fn the_printed_token_pulls_from_a_real_registry() {
             dir.path(),
             &[("GCE_METADATA_HOST", &host)],
         ),
-        kubelet_request(API_V1, &registry.image("proj/app")).as_bytes(),
+        request(&registry.image("proj/app")).as_bytes(),
     );
     let r = response(&ran);
     let entry = &r["auth"][registry.host()];

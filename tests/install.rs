@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{random_token, run, Ran, TempDir, PROVIDER_BIN as BIN};
+use support::{
+    base64_encode, path_str, random_token, request, run, run_program as run_bin, wait_for, Ran,
+    TempDir, PROVIDER_BIN as BIN,
+};
 
 const NAMES: [&str; 4] = [
     "cloud-credential-provider",
@@ -23,20 +26,10 @@ const NAMES: [&str; 4] = [
     "auth-provider-gcp",
 ];
 
-fn run_bin(bin: &Path, args: &[&str]) -> Ran {
-    let mut cmd = Command::new(bin);
-    cmd.args(args);
-    run(cmd, b"")
-}
-
 fn install(bin: &Path, args: &[&str]) -> Ran {
     let mut all = vec!["install"];
     all.extend_from_slice(args);
     run_bin(bin, &all)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 temp path")
 }
 
 /// A second binary with other bytes that runs the same: the test binary with bytes appended
@@ -59,8 +52,6 @@ fn variant_binary(dir: &Path) -> PathBuf {
     assert!(ran.status.success(), "{}", ran.describe());
     copy
 }
-
-const REQUEST: &str = r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"registry.example.com/app"}"#;
 
 /// The race kubelet can lose: it execs the plugin while an install replaces it. A thread
 /// execs the installed binary and a drop-in name in a loop while 20 installs alternate two
@@ -267,7 +258,7 @@ fn drop_in_names_answer_as_symlinks_or_hard_links() {
         assert_eq!(fs::read_link(&link).unwrap(), Path::new(NAMES[0]));
         let mut cmd = Command::new(&link);
         cmd.arg("get-credentials");
-        let answered = run(cmd, REQUEST.as_bytes());
+        let answered = run(cmd, request("registry.example.com/app").as_bytes());
         assert!(answered.status.success(), "{name}: {}", answered.describe());
         assert!(
             answered.stdout.contains(r#""auth":{}"#),
@@ -467,7 +458,7 @@ impl ProjectedVolume {
 }
 
 fn docker_config(host: &str, user: &str, password: &str) -> Vec<u8> {
-    let auth = support::base64_encode(format!("{user}:{password}").as_bytes());
+    let auth = base64_encode(format!("{user}:{password}"));
     format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{auth}\"}}}}}}\n").into_bytes()
 }
 
@@ -567,53 +558,37 @@ fn sync_loop_follows_secret_volume_updates() {
         .stderr(fs::File::create(&stderr_path).unwrap())
         .spawn()
         .unwrap();
-    let wait_for = |content: &[u8]| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while fs::read(&dest).ok().as_deref() != Some(content) {
-            assert!(
-                Instant::now() < deadline,
-                "dest never became the new version"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+    let ten_s = Duration::from_secs(10);
+    let became = |content: &[u8]| {
+        wait_for(ten_s, "dest never became the new version", || {
+            (fs::read(&dest).ok().as_deref() == Some(content)).then_some(())
+        })
     };
-    wait_for(&versions[0]);
+    let logged = |what: &str, times: usize| {
+        wait_for(
+            ten_s,
+            &format!("{what:?} never logged {times} times"),
+            || {
+                let log = fs::read_to_string(&stderr_path).unwrap();
+                (log.matches(what).count() >= times).then_some(())
+            },
+        )
+    };
+    became(&versions[0]);
     volume.update(&[(KEY, &versions[1])]);
-    wait_for(&versions[1]);
+    became(&versions[1]);
     volume.update(&[(KEY, b"{not json")]);
     // Until the loop has looked at it (a loaded machine may delay a look well past 100 ms).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !fs::read_to_string(&stderr_path)
-        .unwrap()
-        .contains("not valid JSON")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the invalid version was never looked at"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    logged("not valid JSON", 1);
     assert_eq!(
         fs::read(&dest).unwrap(),
         versions[1],
         "an invalid Secret replaced the file"
     );
     volume.update(&[(KEY, &versions[2])]);
-    wait_for(&versions[2]);
+    became(&versions[2]);
     // The log line follows the rename: wait for it before stopping the loop.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fs::read_to_string(&stderr_path)
-        .unwrap()
-        .matches(": updated ")
-        .count()
-        < 3
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the third update was never logged"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    logged(": updated ", 3);
     assert_eq!(mode(&dest), 0o600);
     let _ = child.kill();
     let _ = child.wait();

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{write_private_file, TempDir, PROVIDER_BIN};
+use support::{provider, request, write_private_file, Ran, TempDir};
 
-/// A request for a host nobody claims.
-const REQUEST: &str = r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"registry.example.com/app"}"#;
+/// An image on a host nobody claims.
+const IMAGE: &str = "registry.example.com/app";
 
 /// "Within a couple of seconds": each of these runs takes milliseconds (a debug build), so this
 /// only fails when a bound is missing, even on a loaded machine.
@@ -90,14 +90,9 @@ fn hostile_files(dir: &TempDir) -> Vec<Hostile> {
     ]
 }
 
-/// Runs the binary with `args` and the test's environment; see [`fails_quickly_with`].
+/// Runs the binary with `args` (`support::provider`); see [`fails_quickly_with`].
 fn fails_quickly(args: &[&str], stdin: &str, path: &Path, says: &str) -> Duration {
-    let mut cmd = Command::new(PROVIDER_BIN);
-    // Nothing a cloud SDK could pick up from the developer's shell.
-    cmd.args(args)
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    fails_quickly_with(cmd, stdin, path, says)
+    fails_quickly_with(provider(args), stdin, path, says)
 }
 
 /// Runs `cmd` and checks the failure contract: exit 1, nothing on stdout, exactly one stderr
@@ -105,7 +100,7 @@ fn fails_quickly(args: &[&str], stdin: &str, path: &Path, says: &str) -> Duratio
 /// took.
 fn fails_quickly_with(cmd: Command, stdin: &str, path: &Path, says: &str) -> Duration {
     let (ran, took) = timed(cmd, stdin);
-    let line = one_error_line(&ran);
+    let line = ran.error_line();
     assert!(
         line.contains(&path.display().to_string()),
         "names the file: {}",
@@ -116,24 +111,10 @@ fn fails_quickly_with(cmd: Command, stdin: &str, path: &Path, says: &str) -> Dur
     took
 }
 
-fn timed(cmd: Command, stdin: &str) -> (support::Ran, Duration) {
+fn timed(cmd: Command, stdin: &str) -> (Ran, Duration) {
     let started = Instant::now();
     let ran = support::run(cmd, stdin.as_bytes());
     (ran, started.elapsed())
-}
-
-/// The failure contract without the timing: exit 1, empty stdout, one `error:` line.
-fn one_error_line(ran: &support::Ran) -> String {
-    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert_eq!(ran.stdout, "", "{}", ran.describe());
-    let lines: Vec<&str> = ran.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{}", ran.describe());
-    assert!(
-        lines[0].starts_with("cloud-credential-provider: error: "),
-        "{}",
-        ran.describe()
-    );
-    lines[0].to_string()
 }
 
 #[test]
@@ -143,7 +124,7 @@ fn hostile_docker_config_files_fail_at_once() {
         let path = hostile.path.to_str().expect("utf-8 path");
         let took = fails_quickly(
             &["--docker-config", path],
-            REQUEST,
+            &request(IMAGE),
             &hostile.path,
             hostile.says,
         );
@@ -156,7 +137,12 @@ fn hostile_config_files_fail_at_once() {
     let dir = TempDir::new("hostile-config");
     for hostile in hostile_files(&dir) {
         let path = hostile.path.to_str().expect("utf-8 path");
-        let took = fails_quickly(&["--config", path], REQUEST, &hostile.path, hostile.says);
+        let took = fails_quickly(
+            &["--config", path],
+            &request(IMAGE),
+            &hostile.path,
+            hostile.says,
+        );
         eprintln!("--config {}: {took:?}", hostile.label);
     }
 }
@@ -207,8 +193,9 @@ mod aws_sdk_files {
     use super::*;
     use support::moto::AwsEnv;
     use support::netns::NetNs;
+    use support::PROVIDER_BIN;
 
-    const ECR_REQUEST: &str = r#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderRequest","image":"123456789012.dkr.ecr.us-east-1.amazonaws.com/app"}"#;
+    const ECR_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app";
 
     /// The provider inside `ns`, with `env` only (nothing inherited from the shell).
     fn provider(ns: &NetNs, env: &AwsEnv, args: &[&str]) -> Command {
@@ -241,7 +228,8 @@ mod aws_sdk_files {
                 env.set(var, hostile.path.display().to_string());
                 env.set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/node");
                 let cmd = provider(&ns, &env, &[]);
-                let took = fails_quickly_with(cmd, ECR_REQUEST, &hostile.path, hostile.says);
+                let took =
+                    fails_quickly_with(cmd, &request(ECR_IMAGE), &hostile.path, hostile.says);
                 eprintln!("{var}={}: {took:?}", hostile.label);
             }
         }
@@ -261,15 +249,10 @@ mod aws_sdk_files {
         ));
         for args in [
             &["--timeout", "2s"][..],
-            &[
-                "check",
-                "--timeout",
-                "2s",
-                "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
-            ][..],
+            &["check", "--timeout", "2s", ECR_IMAGE][..],
         ] {
-            let (ran, took) = timed(provider(&ns, &env, args), ECR_REQUEST);
-            let line = one_error_line(&ran);
+            let (ran, took) = timed(provider(&ns, &env, args), &request(ECR_IMAGE));
+            let line = ran.error_line();
             assert!(
                 line.contains("no answer within --timeout 2s"),
                 "{}",

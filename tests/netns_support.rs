@@ -3,7 +3,8 @@
 
 mod support;
 
-use support::netns::{fakes_dir, venv_python, NetNs, TestCa};
+use support::fakes::{script, venv_python, TestCa};
+use support::netns::NetNs;
 
 #[test]
 fn real_host_names_and_metadata_address_reach_local_fakes_only() {
@@ -14,7 +15,7 @@ fn real_host_names_and_metadata_address_reach_local_fakes_only() {
     let log = ns.logs().join("requests.jsonl");
 
     let mut tls = ns.command(venv_python());
-    tls.arg(fakes_dir().join("echo.py"))
+    tls.arg(script("echo.py"))
         .args(["--port", "443", "--cert"])
         .arg(ca.cert())
         .arg("--key")
@@ -24,7 +25,7 @@ fn real_host_names_and_metadata_address_reach_local_fakes_only() {
     ns.spawn("tls-fake", tls);
     let mut plain = ns.command(venv_python());
     plain
-        .arg(fakes_dir().join("echo.py"))
+        .arg(script("echo.py"))
         .args(["--bind", "169.254.169.254", "--port", "80"]);
     ns.spawn("imds-fake", plain);
     ns.wait_for_port("127.0.0.1", 443);

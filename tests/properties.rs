@@ -11,6 +11,8 @@
 //! Parsers that are private are tested in their own module (`src/resolver/wire.rs`,
 //! `src/backend/acr/exchange.rs`). The same parsers have `cargo fuzz` targets in `fuzz/`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -27,6 +29,7 @@ use cloud_credential_provider::trust::pem_certificates;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{json, Value};
+use support::base64_encode as b64;
 
 // ---------------------------------------------------------------------------------------------
 // Shared strategies and checks
@@ -565,11 +568,6 @@ fn parse_docker_config(text: &str) -> Result<DockerConfig, String> {
     DockerConfig::parse(Path::new("/etc/kubernetes/registry-credentials.json"), text)
 }
 
-fn b64(data: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
 /// A registry password: any text, colons and quotes included.
 fn password() -> impl Strategy<Value = String> {
     prop_oneof![secret(), ".{1,30}"]
@@ -644,7 +642,7 @@ proptest! {
             // `auth` that is not base64, or not base64 of user:password.
             2 => json!({"auths": {"reg.example": {"auth": format!("{password}!")}}}).to_string(),
             3 => json!({"auths": {"reg.example": {"auth": b64(password.as_bytes())}}}).to_string(),
-            4 => json!({"auths": {"reg.example": {"auth": b64(&[0xff, b':', 0xfe])}, "b.example": {"password": password}}}).to_string(),
+            4 => json!({"auths": {"reg.example": {"auth": b64([0xff, b':', 0xfe])}, "b.example": {"password": password}}}).to_string(),
             // Fields of the wrong type next to the password.
             5 => json!({"auths": {"reg.example": {"username": 7, "password": password}}}).to_string(),
             6 => json!({"auths": {"reg.example": {"username": user, "password": [password]}}}).to_string(),
@@ -754,6 +752,7 @@ mod azure {
     use cloud_credential_provider::backend::acr::exchange::{jwt_claims, jwt_expiry};
     use cloud_credential_provider::hosts::AzureCloud;
 
+    use super::support::{base64url_encode, jwt};
     use super::*;
 
     fn parse_azure(bytes: &[u8]) -> Result<AzureConfig, String> {
@@ -982,22 +981,6 @@ mod azure {
         }
     }
 
-    fn b64url(data: &[u8], padded: bool) -> String {
-        use base64::Engine as _;
-        if padded {
-            base64::engine::general_purpose::URL_SAFE.encode(data)
-        } else {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
-        }
-    }
-
-    fn jwt(claims: &Value, padded: bool, header: &str, signature: &str) -> String {
-        format!(
-            "{header}.{}.{signature}",
-            b64url(claims.to_string().as_bytes(), padded)
-        )
-    }
-
     proptest! {
         #![proptest_config(cases(512))]
 
@@ -1017,7 +1000,7 @@ mod azure {
                 _ => json!(exp),
             };
             claims.insert("exp".into(), exp_value.clone());
-            let token = jwt(&Value::Object(claims.clone()), padded, &header, &signature);
+            let token = jwt(&header, &Value::Object(claims.clone()), padded, &signature);
             // Other claims come back as JSON does (serde_json may round a float's last digit).
             let read = jwt_claims(&token).ok_or_else(|| TestCaseError::fail("no claims"))?;
             prop_assert!(read.keys().eq(claims.keys()));
@@ -1035,7 +1018,7 @@ mod azure {
             ],
             padded in any::<bool>(),
         ) {
-            let token = jwt(&json!({"exp": exp}), padded, "e30", "sig");
+            let token = jwt("e30", &json!({"exp": exp}), padded, "sig");
             prop_assert_eq!(jwt_expiry(&token), None);
         }
 
@@ -1045,7 +1028,7 @@ mod azure {
             payload in prop::collection::vec(any::<u8>(), 0..64),
         ) {
             let _ = (jwt_expiry(&text), jwt_claims(&text));
-            let _ = jwt_expiry(&format!("h.{}.s", b64url(&payload, false)));
+            let _ = jwt_expiry(&format!("h.{}.s", base64url_encode(&payload, false)));
         }
     }
 }

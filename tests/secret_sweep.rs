@@ -13,7 +13,7 @@ use std::thread;
 use support::sweep::{
     plant, plant_basic_auth, run_provider, run_swept, secret_token, Planted, VERBOSITY,
 };
-use support::{kubelet_request, random_token, Ran};
+use support::{random_token, request, Ran};
 
 /// A shell that runs `script` with `S` set to `secret`; `run_swept` appends its flag, which
 /// the script sees as `$0`.
@@ -116,10 +116,7 @@ fn short_secrets_are_refused() {
 #[test]
 fn what_the_provider_prints_at_v10_is_swept() {
     let host = format!("reg-{}.example", random_token(12).to_lowercase());
-    let request = kubelet_request(
-        "credentialprovider.kubelet.k8s.io/v1",
-        &format!("{host}/app"),
-    );
+    let request = request(&format!("{host}/app"));
     // Unplanted, the run passes the sweep and logs the host.
     let ran = run_provider(&[], &request);
     assert!(ran.status.success(), "{}", ran.describe());

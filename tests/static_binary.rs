@@ -17,11 +17,13 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Command;
 
-use google_common::{pod_request, response, GoogleNs};
+use google_common::GoogleNs;
 use serde_json::{json, Value};
-use support::netns::{fakes_dir, venv_python};
+use support::fakes::{script, venv_python};
 use support::sweep::{plant, run_swept};
-use support::{random_token, require_tool, TempDir, PROVIDER_BIN};
+use support::{
+    auth_entry, pod_request, random_token, require_tool, response, Ran, TempDir, PROVIDER_BIN,
+};
 
 const IDP: &str =
     "https://container.googleapis.com/v1/projects/proj/locations/europe-west1/clusters/c1";
@@ -65,7 +67,7 @@ fn minimal_root(ca: &Path, hosts: &str, resolv_conf: &str) -> TempDir {
 /// Runs the binary chrooted into `root` (a new mount namespace) inside the fake's network
 /// namespace, with an environment that holds only the CA bundle's path; swept for secrets at
 /// `--v=10` (support::sweep).
-fn run_in_root(g: &GoogleNs, root: &TempDir, token: &str) -> support::Ran {
+fn run_in_root(g: &GoogleNs, root: &TempDir, token: &str) -> Ran {
     let mut cmd = g.ns.command("unshare");
     cmd.arg("--mount")
         .arg("--root")
@@ -82,11 +84,11 @@ fn run_in_root(g: &GoogleNs, root: &TempDir, token: &str) -> support::Ran {
 }
 
 /// Checks the answer and that exactly one token exchange reached the fake by name.
-fn assert_served(g: &GoogleNs, ran: &support::Ran, sts_token: &str, exchanges: usize) {
+fn assert_served(g: &GoogleNs, ran: &Ran, sts_token: &str, exchanges: usize) {
     let r = response(ran);
     assert_eq!(
         r["auth"],
-        json!({"gcr.io": {"username": "_token", "password": sts_token}})
+        json!({"gcr.io": auth_entry("_token", sts_token)})
     );
     let tls = g.tls_requests();
     assert_eq!(tls.len(), exchanges, "{tls:?}");
@@ -112,7 +114,7 @@ fn a_minimal_root_resolves_through_the_hosts_file_and_through_dns() {
     // 2. Only DNS knows the host: a nameserver on 127.0.0.1:53 of the namespace.
     let dns_dir = TempDir::new("dns-fake");
     let mut dns = g.ns.command(venv_python());
-    dns.arg(fakes_dir().join("dns_fake.py"))
+    dns.arg(script("dns_fake.py"))
         .args(["--bind", "127.0.0.1", "--port", "53", "--ready"])
         .arg(dns_dir.join("ready"))
         .arg("sts.googleapis.com=127.0.0.1");

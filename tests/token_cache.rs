@@ -11,26 +11,27 @@ mod google_common;
 mod support;
 
 use std::fs;
-use std::io::{Read as _, Write as _};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use google_common::{provider, response, Fake, TOKEN_PATH};
+use google_common::{fake, provider, Fake, TOKEN_PATH};
 use serde_json::Value;
 use support::sweep::{assert_swept, run_swept, VERBOSITY};
-use support::API_V1;
-use support::{go_seconds, is_root, kubelet_request, random_token, run, TempDir};
+use support::{
+    go_seconds, is_root, random_token, request, response, run, wait_for, write_file as write_mode,
+    Ran, Running, TempDir,
+};
 
-fn ask(fake_host: &str, home: &TempDir, cache: &std::path::Path, image: &str) -> support::Ran {
+fn ask(fake_host: &str, home: &TempDir, cache: &Path, image: &str) -> Ran {
     run_swept(
         provider(
             &["--cache-dir", cache.to_str().expect("utf-8")],
             home.path(),
             &[("GCE_METADATA_HOST", fake_host)],
         ),
-        kubelet_request(API_V1, image).as_bytes(),
+        request(image).as_bytes(),
     )
 }
 
@@ -44,7 +45,7 @@ fn password(r: &serde_json::Value, key: &str) -> String {
 #[test]
 fn a_token_is_reused_by_later_runs_for_the_same_registry_only() {
     let token = format!("ya29.{}", random_token(40));
-    let fake = Fake::start(&[
+    let fake = fake(&[
         ("token", token.as_str()),
         ("email", "node@proj.iam.gserviceaccount.com"),
         ("expires_in", "3600"),
@@ -86,7 +87,7 @@ fn a_token_is_reused_by_later_runs_for_the_same_registry_only() {
 #[test]
 fn an_unexpired_token_is_served_when_the_metadata_server_is_gone() {
     let token = format!("ya29.{}", random_token(40));
-    let fake = Fake::start(&[
+    let fake = fake(&[
         ("token", token.as_str()),
         ("email", "node@proj.iam.gserviceaccount.com"),
         ("expires_in", "6"),
@@ -121,68 +122,37 @@ fn token_requests(fake: &Fake) -> usize {
         .count()
 }
 
-/// A provider process started with its stdin still open, so many can be released at once.
-struct Started {
-    child: Child,
-    spawned: Instant,
+/// A run that holds the cache entry's lock while it fetches, stuck: `fake` never answers its
+/// token request (`hang_first_tokens`). Returned once that request has reached the fake.
+fn stuck_holder(fake: &Fake, home: &TempDir, cache: &Path) -> Running {
+    let mut holder = start(cache_command(fake, home, cache, &["--timeout=30s"]));
+    send(&mut holder, "gcr.io/proj/app");
+    wait_for(
+        Duration::from_secs(15),
+        "the holder never asked for a token",
+        || (token_requests(fake) > 0).then_some(()),
+    );
+    holder
 }
 
-/// Swept like every provider run (support::sweep): at `--v=10`, checked in [`Started::finish`].
-fn start(cmd: Command) -> Started {
-    let mut cmd = cmd;
+/// A provider run started with its stdin still open, so many can be released at once; swept
+/// like every provider run (support::sweep): at `--v=10`, checked in [`finish`].
+fn start(mut cmd: Command) -> Running {
     cmd.arg(VERBOSITY);
-    let child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn the provider");
-    Started {
-        child,
-        spawned: Instant::now(),
-    }
+    Running::start(cmd)
 }
 
-impl Started {
-    /// Writes kubelet's request and closes stdin: the run begins.
-    fn send(&mut self, image: &str) {
-        let mut stdin = self.child.stdin.take().expect("piped stdin");
-        stdin
-            .write_all(kubelet_request(API_V1, image).as_bytes())
-            .expect("write the request");
-    }
+/// Releases `run` with kubelet's request for `image`.
+fn send(run: &mut Running, image: &str) {
+    run.send(request(image).as_bytes());
+}
 
-    /// Waits for the exit (at most `limit`, then kills and fails); returns what it did and
-    /// when it ended.
-    fn finish(mut self, limit: Duration) -> (support::Ran, Instant) {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("a run did not end within {limit:?} of being started");
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        let ended = Instant::now();
-        let mut stdout = String::new();
-        let mut stderr = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
-            out.read_to_string(&mut stdout).expect("stdout");
-        }
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut stderr).expect("stderr");
-        }
-        let ran = support::Ran {
-            status,
-            stdout,
-            stderr,
-        };
-        assert_swept(&ran);
-        (ran, ended)
-    }
+/// Waits for `run` to end (at most `limit`, then kills it and fails), sweeps its output;
+/// returns what it did and when it ended.
+fn finish(run: Running, limit: Duration) -> (Ran, Instant) {
+    let (ran, ended) = run.finish(limit);
+    assert_swept(&ran);
+    (ran, ended)
 }
 
 fn node_fake(token: &str, extra: &[(&str, &str)]) -> Fake {
@@ -192,7 +162,7 @@ fn node_fake(token: &str, extra: &[(&str, &str)]) -> Fake {
         ("expires_in", "3600"),
     ];
     options.extend_from_slice(extra);
-    Fake::start(&options)
+    fake(&options)
 }
 
 fn cache_command(fake: &Fake, home: &TempDir, cache: &Path, extra: &[&str]) -> Command {
@@ -209,7 +179,7 @@ fn fifty_simultaneous_runs_fetch_one_token() {
     let fake = node_fake(&token, &[("token_delay_ms", "1500")]);
     let home = TempDir::new("flight-home");
     let cache = home.join("cache");
-    let mut runs: Vec<Started> = (0..RUNS)
+    let mut runs: Vec<Running> = (0..RUNS)
         .map(|_| {
             start(cache_command(
                 &fake,
@@ -221,13 +191,13 @@ fn fifty_simultaneous_runs_fetch_one_token() {
         .collect();
     let released = Instant::now();
     for r in &mut runs {
-        r.send("gcr.io/proj/app");
+        send(r, "gcr.io/proj/app");
     }
     let mut latencies = Vec::new();
     let mut waited = 0;
     for r in runs {
         let spawned = r.spawned;
-        let (ran, ended) = r.finish(Duration::from_secs(45));
+        let (ran, ended) = finish(r, Duration::from_secs(45));
         let answer = response(&ran);
         assert_eq!(password(&answer, "gcr.io"), token, "{}", ran.describe());
         assert!(!ran.stderr.contains(&token), "{}", ran.describe());
@@ -257,30 +227,23 @@ fn a_holder_killed_mid_fetch_hands_over_to_one_waiter() {
     let fake = node_fake(&token, &[("hang_first_tokens", "1")]);
     let home = TempDir::new("flight-kill-home");
     let cache = home.join("cache");
-    let mut holder = start(cache_command(&fake, &home, &cache, &["--timeout=30s"]));
-    holder.send("gcr.io/proj/app");
-    let seen = Instant::now() + Duration::from_secs(15);
-    while token_requests(&fake) == 0 {
-        assert!(Instant::now() < seen, "the holder never asked for a token");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut holder = stuck_holder(&fake, &home, &cache);
 
-    let mut waiters: Vec<Started> = (0..10)
+    let mut waiters: Vec<Running> = (0..10)
         .map(|_| start(cache_command(&fake, &home, &cache, &["--timeout=20s"])))
         .collect();
     for w in &mut waiters {
-        w.send("gcr.io/proj/other");
+        send(w, "gcr.io/proj/other");
     }
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(token_requests(&fake), 1, "the waiters wait for the holder");
 
-    let mut holder = holder;
-    holder.child.kill().expect("SIGKILL the holder");
-    let _ = holder.child.wait();
+    holder.kill();
+    let _ = holder.finish(Duration::from_secs(5));
     let killed = Instant::now();
     let mut slowest = Duration::ZERO;
     for w in waiters {
-        let (ran, ended) = w.finish(Duration::from_secs(30));
+        let (ran, ended) = finish(w, Duration::from_secs(30));
         assert_eq!(password(&response(&ran), "gcr.io"), token);
         let after_kill = ended.duration_since(killed);
         // Far inside the waiters' wait budget (10 s): they took over, they did not time out.
@@ -301,23 +264,17 @@ fn waiters_of_a_hung_holder_fetch_themselves_before_their_deadline() {
     let fake = node_fake(&token, &[("hang_first_tokens", "1")]);
     let home = TempDir::new("flight-hung-home");
     let cache = home.join("cache");
-    let mut holder = start(cache_command(&fake, &home, &cache, &["--timeout=30s"]));
-    holder.send("gcr.io/proj/app");
-    let seen = Instant::now() + Duration::from_secs(15);
-    while token_requests(&fake) == 0 {
-        assert!(Instant::now() < seen, "the holder never asked for a token");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let mut waiters: Vec<Started> = (0..5)
+    let mut holder = stuck_holder(&fake, &home, &cache);
+    let mut waiters: Vec<Running> = (0..5)
         .map(|_| start(cache_command(&fake, &home, &cache, &["--timeout=4s", "-v"])))
         .collect();
     for w in &mut waiters {
-        w.send("gcr.io/proj/app");
+        send(w, "gcr.io/proj/app");
     }
     let mut slowest = Duration::ZERO;
     for w in waiters {
         let spawned = w.spawned;
-        let (ran, ended) = w.finish(Duration::from_secs(20));
+        let (ran, ended) = finish(w, Duration::from_secs(20));
         assert_eq!(password(&response(&ran), "gcr.io"), token);
         assert!(ran.stderr.contains("fetching too"), "{}", ran.describe());
         let took = ended.duration_since(spawned);
@@ -332,8 +289,8 @@ fn waiters_of_a_hung_holder_fetch_themselves_before_their_deadline() {
         "holder hung: 5 waiters with --timeout=4s answered after at most {} ms",
         slowest.as_millis()
     );
-    let _ = holder.child.kill();
-    let _ = holder.child.wait();
+    holder.kill();
+    let _ = holder.finish(Duration::from_secs(5));
 }
 
 /// The one entry file in `cache`.
@@ -355,12 +312,6 @@ fn planted(path: &Path, password: &str) -> String {
         auth["password"] = Value::String(password.to_string());
     }
     v.to_string()
-}
-
-fn write_mode(path: &Path, text: &str, mode: u32) {
-    let _ = fs::remove_file(path);
-    fs::write(path, text).expect("write");
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
 fn chown(path: &Path, uid: u32) {
@@ -393,7 +344,7 @@ fn filled(label: &str) -> Filled {
 }
 
 impl Filled {
-    fn ask(&self) -> support::Ran {
+    fn ask(&self) -> Ran {
         ask(
             &self.fake.host(),
             &self.home,
@@ -543,14 +494,14 @@ fn a_cache_dir_swapped_for_a_link_during_runs_never_serves_a_planted_entry() {
     let name = f.entry.file_name().expect("name");
     write_mode(
         &theirs.join(name),
-        &planted(&f.entry, &planted_password),
+        planted(&f.entry, &planted_password),
         0o600,
     );
     // Past its half-life, so every run refreshes (and stores) through the directory.
     let mut entry: Value =
         serde_json::from_str(&fs::read_to_string(&f.entry).expect("entry")).expect("JSON");
     entry["issuedAt"] = Value::from(entry["issuedAt"].as_u64().expect("issuedAt") - 3000);
-    write_mode(&f.entry, &entry.to_string(), 0o600);
+    write_mode(&f.entry, entry.to_string(), 0o600);
     let link = f.home.join("link");
     std::os::unix::fs::symlink(&theirs, &link).expect("symlink");
 
@@ -677,7 +628,7 @@ fn verbosity_and_timeout_do_not_change_the_cache_key() {
         // At the verbosity under test, not the sweep's; its output is still swept.
         let ran = run(
             cache_command(&fake, &home, &cache, extra),
-            kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
+            request("gcr.io/proj/app").as_bytes(),
         );
         assert_swept(&ran);
         assert_eq!(password(&response(&ran), "gcr.io"), token, "{extra:?}");
@@ -686,7 +637,7 @@ fn verbosity_and_timeout_do_not_change_the_cache_key() {
     // A setting that changes the answer is another entry.
     let ran = run_swept(
         cache_command(&fake, &home, &cache, &["--gcr-fixed-keys"]),
-        kubelet_request(API_V1, "gcr.io/proj/app").as_bytes(),
+        request("gcr.io/proj/app").as_bytes(),
     );
     let _ = response(&ran);
     assert_eq!(token_requests(&fake), 2);
@@ -771,16 +722,16 @@ fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
     let mut v: Value = serde_json::from_str(&fs::read_to_string(&f.entry).unwrap()).unwrap();
     let issued = v["issuedAt"].as_u64().unwrap();
     v["issuedAt"] = Value::from(issued - 4000);
-    write_mode(&f.entry, &v.to_string(), 0o600);
+    write_mode(&f.entry, v.to_string(), 0o600);
     let stale = state(&[]);
     assert_eq!(stale["state"], "stale");
     assert_eq!(stale["fetchSkipped"], false);
     v["expiresAt"] = Value::from(issued - 10);
     v["issuedAt"] = Value::from(issued - 3610);
-    write_mode(&f.entry, &v.to_string(), 0o600);
+    write_mode(&f.entry, v.to_string(), 0o600);
     assert_eq!(state(&[])["state"], "expired");
     // Not written by this program (here: readable by others): reported, never served.
-    write_mode(&f.entry, &v.to_string(), 0o644);
+    write_mode(&f.entry, v.to_string(), 0o644);
     let foreign = state(&[]);
     assert_eq!(foreign["state"], "foreign", "{foreign}");
     assert!(
@@ -874,16 +825,11 @@ fn check_reads_through_the_cache_as_a_kubelet_run_does() {
     assert_eq!(token_requests(&f.fake), 2);
 }
 
-fn cache_cmd(f: &Filled, args: &[&str]) -> support::Ran {
+fn cache_cmd(f: &Filled, args: &[&str]) -> Ran {
     let mut all = vec!["cache"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--cache-dir", f.cache.to_str().expect("utf-8")]);
     run_swept(provider(&all, f.home.path(), &[]), b"")
-}
-
-fn json_of(ran: &support::Ran) -> Value {
-    assert!(ran.status.success(), "{}", ran.describe());
-    serde_json::from_str(&ran.stdout).expect("one JSON object")
 }
 
 #[test]
@@ -899,7 +845,7 @@ fn cache_list_and_purge_show_no_secret_and_remove_what_is_asked() {
     let planted = f.cache.join(format!("{}.json", "f".repeat(64)));
     write_mode(
         &planted,
-        &fs::read_to_string(&f.entry).expect("entry"),
+        fs::read_to_string(&f.entry).expect("entry"),
         0o644,
     );
 
@@ -924,7 +870,7 @@ fn cache_list_and_purge_show_no_secret_and_remove_what_is_asked() {
         "{}",
         text.stdout
     );
-    let listed = json_of(&cache_cmd(&f, &["list", "-o", "json"]));
+    let listed = cache_cmd(&f, &["list", "-o", "json"]).json();
     assert_eq!(listed["entries"].as_array().expect("entries").len(), 3);
     for ran in [&text, &cache_cmd(&f, &["list", "-o", "json"])] {
         assert!(!ran.stdout.contains(&f.token) && !ran.stderr.contains(&f.token));
@@ -944,16 +890,13 @@ fn cache_list_and_purge_show_no_secret_and_remove_what_is_asked() {
     assert!(ours["expiresAt"].as_str().unwrap().ends_with('Z'));
 
     // By registry pattern: only eu.gcr.io's entry.
-    let purged = json_of(&cache_cmd(
-        &f,
-        &["purge", "--registry=*.gcr.io", "-o", "json"],
-    ));
+    let purged = cache_cmd(&f, &["purge", "--registry=*.gcr.io", "-o", "json"]).json();
     let removed = purged["removed"].as_array().expect("removed");
     assert_eq!(removed.len(), 1, "{purged}");
     assert_eq!(removed[0]["registry"], "eu.gcr.io");
     assert_eq!(purged["kept"], 2);
     // --expired: what no run would serve, so the planted file, not the fresh entry.
-    let purged = json_of(&cache_cmd(&f, &["purge", "--expired", "-o", "json"]));
+    let purged = cache_cmd(&f, &["purge", "--expired", "-o", "json"]).json();
     assert_eq!(purged["removed"][0]["state"], "foreign", "{purged}");
     assert!(!planted.exists());
     assert!(f.entry.exists());

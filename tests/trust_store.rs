@@ -11,7 +11,7 @@ use std::sync::Arc;
 use cloud_credential_provider::trust::{pem_certificates, Sources, Verifier};
 use rustls::client::danger::ServerCertVerifier as _;
 use rustls::pki_types::{ServerName, UnixTime};
-use support::netns::TestCa;
+use support::fakes::TestCa;
 use support::TempDir;
 
 fn verifier(file: &Path, dirs: &[&Path]) -> Verifier {

@@ -3,14 +3,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use support::sweep::run_provider;
-use support::TempDir;
-
-fn repo_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(name)
-}
+use support::{repo_path, TempDir};
 
 fn validate(args: &[&str]) -> (i32, String) {
     let mut all = vec!["validate-config"];
@@ -21,7 +15,7 @@ fn validate(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn every_shipped_provider_config_is_accepted_without_warnings() {
-    let dir = repo_file("provider-config");
+    let dir = repo_path("provider-config");
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).expect("provider-config/") {
         let path = entry.expect("entry").path();
@@ -42,7 +36,7 @@ fn every_shipped_provider_config_is_accepted_without_warnings() {
 
 #[test]
 fn every_shipped_provider_turns_the_token_cache_on_where_the_readme_says() {
-    let readme = std::fs::read_to_string(repo_file("README.md")).expect("README");
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README");
     let dir = "/run/cloud-credential-provider";
     assert!(
         readme.contains(&format!("--cache-dir={dir}")),
@@ -51,7 +45,7 @@ fn every_shipped_provider_turns_the_token_cache_on_where_the_readme_says() {
     // `cache list` looks there by default: the same place.
     let help = run_provider(&["--help"], "").stdout;
     assert!(help.contains(&format!("DIR defaults to {dir}.")), "{help}");
-    for entry in std::fs::read_dir(repo_file("provider-config")).expect("provider-config/") {
+    for entry in std::fs::read_dir(repo_path("provider-config")).expect("provider-config/") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("sample");
         let providers = text.matches("  - name: ").count();
@@ -101,7 +95,7 @@ fn shipped_configs_cover_their_clouds_hosts() {
         ),
     ];
     for (file, images) in cases {
-        let path = repo_file(file);
+        let path = repo_path(file);
         let mut args = vec![path.to_str().expect("utf-8")];
         for image in *images {
             args.push("--image");
@@ -115,7 +109,7 @@ fn shipped_configs_cover_their_clouds_hosts() {
 
 #[test]
 fn json_output_lists_which_provider_serves_an_image() {
-    let path = repo_file("provider-config/pod-identity.yaml");
+    let path = repo_path("provider-config/pod-identity.yaml");
     let (code, out) = validate(&[
         path.to_str().expect("utf-8"),
         "--image",
@@ -136,12 +130,6 @@ fn json_output_lists_which_provider_serves_an_image() {
     );
     assert_eq!(v["images"][1]["kubeletImage"], "docker.io/library/nginx");
     assert_eq!(v["images"][1]["matches"], serde_json::json!([]));
-}
-
-fn write(dir: &TempDir, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
 }
 
 const HEADER: &str = "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\n";
@@ -178,7 +166,7 @@ fn configs_kubelet_refuses_fail_with_kubelet_messages() {
         ),
     ];
     for (i, (body, needle)) in cases.iter().enumerate() {
-        let path = write(&dir, &format!("c{i}.yaml"), &format!("{HEADER}{body}"));
+        let path = dir.write(&format!("c{i}.yaml"), format!("{HEADER}{body}"), 0o644);
         let (code, out) = validate(&[path.to_str().expect("utf-8")]);
         assert_eq!(code, 1, "case {i}:\n{out}");
         assert!(
@@ -196,10 +184,9 @@ fn configs_kubelet_refuses_fail_with_kubelet_messages() {
 fn token_attributes_are_refused_in_a_v1beta1_config() {
     // P21: kubelet's strict decoder has no tokenAttributes field before v1.
     let dir = TempDir::new("validate-p21");
-    let path = write(
-        &dir,
-        "c.yaml",
+    let path = dir.write("c.yaml",
         "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: CredentialProviderConfig\nproviders:\n- name: p\n  matchImages: [\"a.io\"]\n  defaultCacheDuration: 1m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  tokenAttributes:\n    serviceAccountTokenAudience: aud\n",
+        0o644,
     );
     let (code, out) = validate(&[path.to_str().expect("utf-8")]);
     assert_eq!(code, 1, "{out}");
@@ -215,23 +202,23 @@ fn token_attributes_are_refused_in_a_v1beta1_config() {
 fn a_directory_is_read_like_kubelet_and_names_repeated_providers() {
     let dir = TempDir::new("validate-dir");
     std::fs::copy(
-        repo_file("provider-config/gke.yaml"),
+        repo_path("provider-config/gke.yaml"),
         dir.join("10-gke.yaml"),
     )
     .expect("copy");
     std::fs::copy(
-        repo_file("provider-config/aks.yaml"),
+        repo_path("provider-config/aks.yaml"),
         dir.join("20-aks.yml"),
     )
     .expect("copy");
-    write(&dir, "README.txt", "not a config: ignored by kubelet");
+    dir.write("README.txt", "not a config: ignored by kubelet", 0o644);
     let (code, out) = validate(&[dir.path().to_str().expect("utf-8")]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK: 2 providers"), "{out}");
 
     // The same provider name in two files stops kubelet.
     std::fs::copy(
-        repo_file("provider-config/gke.yaml"),
+        repo_path("provider-config/gke.yaml"),
         dir.join("30-gke-again.json.yaml"),
     )
     .expect("copy");
@@ -247,12 +234,11 @@ fn a_directory_is_read_like_kubelet_and_names_repeated_providers() {
 #[test]
 fn patterns_that_never_match_and_rejected_args_are_warned_about() {
     let dir = TempDir::new("validate-warn");
-    let path = write(
-        &dir,
-        "c.yaml",
-        &format!(
+    let path = dir.write("c.yaml",
+        format!(
             "{HEADER}providers:\n- name: cloud-credential-provider\n  matchImages: [\"harbor.example.com/*\", \"https://reg.example\", \"10.1.2.3\"]\n  defaultCacheDuration: 1m\n  apiVersion: credentialprovider.kubelet.k8s.io/v1\n  args: [\"--no-such-flag\"]\n"
         ),
+        0o644,
     );
     let (code, out) = validate(&[
         path.to_str().expect("utf-8"),

@@ -1,18 +1,21 @@
-//! Helpers of the Google tests (`tests/google_*.rs`): the fake of Google's endpoints
-//! (`tests/fakes/google_fake.py`) on a loopback port or inside a [`NetNs`], its request log,
-//! kubelet requests with service-account tokens, and a provider command whose Google-related
-//! environment is set explicitly (never inherited from the machine running the tests).
+//! Helpers of the Google tests (`tests/google_*.rs`, `tests/token_cache.rs`,
+//! `tests/static_binary.rs`): the fake of Google's endpoints (`tests/fakes/google_fake.py`) on
+//! a loopback port ([`fake`]) or inside a [`NetNs`] ([`GoogleNs`]), a provider command whose
+//! Google-related environment is set explicitly (never inherited from the machine running the
+//! tests), and service-account key files. What is not Google's own lives in `tests/support`.
 #![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::netns::{fakes_dir, venv_python, NetNs, TestCa};
+pub use crate::support::fakes::Fake;
+use crate::support::fakes::{read_log, script, set_options, venv_python, TestCa};
+use crate::support::netns::NetNs;
 use crate::support::sweep::plant;
-use crate::support::{wait_for_ready_port, TempDir, PROVIDER_BIN};
+use crate::support::{TempDir, PROVIDER_BIN};
 
 pub const TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 pub const EMAIL_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/email";
@@ -50,76 +53,11 @@ fn plant_issued(options: &[(&str, &str)]) {
     }
 }
 
-/// The fake on a loopback port of the test's own network (`scripts/test.sh`: loopback only).
-pub struct Fake {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    pub dir: TempDir,
-}
-
-impl Fake {
-    /// Starts the fake with `--set` options; waits until it listens.
-    pub fn start(options: &[(&str, &str)]) -> Fake {
-        plant_issued(options);
-        let dir = TempDir::new("google-fake");
-        let ready = dir.join("ready");
-        let log = dir.join("requests.jsonl");
-        let out = fs::File::create(dir.join("fake.log")).expect("fake log");
-        let mut cmd = Command::new(venv_python());
-        cmd.arg(fakes_dir().join("google_fake.py"))
-            .args(["--port", "0", "--ready"])
-            .arg(&ready)
-            .arg("--log")
-            .arg(&log);
-        for (k, v) in options {
-            cmd.arg("--set").arg(format!("{k}={v}"));
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn google_fake.py");
-        let port = wait_for_ready_port(
-            &ready,
-            &mut child,
-            "google_fake.py",
-            Some(&dir.join("fake.log")),
-        );
-        Fake {
-            child,
-            port,
-            log,
-            dir,
-        }
-    }
-
-    /// `127.0.0.1:PORT`, the value for `GCE_METADATA_HOST`.
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<Value> {
-        read_log(&self.log)
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The JSON-lines request log at `path` (missing file: no requests).
-pub fn read_log(path: &Path) -> Vec<Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("log line is JSON"))
-        .collect()
+/// `google_fake.py` on a loopback port of the test's own network (`scripts/test.sh`: loopback
+/// only) with `--set` `options`; every token it will issue is planted.
+pub fn fake(options: &[(&str, &str)]) -> Fake {
+    plant_issued(options);
+    Fake::start("google_fake.py", &[], options)
 }
 
 /// A namespace where `metadata.google.internal` (plain HTTP, port 80) and the Google HTTPS
@@ -144,13 +82,11 @@ impl GoogleNs {
         let tls_log = ns.logs().join("tls.jsonl");
         let fake = |extra: &[&str], log: &Path| {
             let mut cmd = ns.command(venv_python());
-            cmd.arg(fakes_dir().join("google_fake.py"))
+            cmd.arg(script("google_fake.py"))
                 .args(extra)
                 .arg("--log")
                 .arg(log);
-            for (k, v) in options {
-                cmd.arg("--set").arg(format!("{k}={v}"));
-            }
+            set_options(&mut cmd, options);
             cmd
         };
         let plain = fake(&["--port", "80"], &metadata_log);
@@ -182,9 +118,7 @@ impl GoogleNs {
     pub fn provider(&self, args: &[&str]) -> Command {
         let mut cmd = self.ns.command(PROVIDER_BIN);
         cmd.args(args);
-        for name in GOOGLE_ENV {
-            cmd.env_remove(name);
-        }
+        without_google_env(&mut cmd);
         cmd.env("SSL_CERT_FILE", self.ca.ca())
             .env("HOME", self.home.path());
         cmd
@@ -209,45 +143,15 @@ pub fn provider(args: &[&str], home: &Path, env: &[(&str, &str)]) -> Command {
 pub fn provider_as(program: &Path, args: &[&str], home: &Path, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(program);
     cmd.args(args);
-    for name in GOOGLE_ENV {
-        cmd.env_remove(name);
-    }
+    without_google_env(&mut cmd);
     cmd.env("HOME", home).envs(env.iter().copied());
     cmd
 }
 
-/// [`crate::support::pod_request`] with the trailing newline kubelet sends.
-pub fn pod_request(image: &str, token: &str, annotations: &[(&str, &str)]) -> String {
-    let mut s = crate::support::pod_request(image, token, annotations);
-    s.push('\n');
-    s
-}
-
-/// Parses a successful run's stdout as the response.
-pub fn response(ran: &crate::support::Ran) -> Value {
-    assert!(ran.status.success(), "provider failed: {}", ran.describe());
-    assert_eq!(ran.stdout.matches('\n').count(), 1, "{}", ran.describe());
-    serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", ran.stdout))
-}
-
-/// Asserts a failed run: exit 1, nothing on stdout, one error line containing every `parts`
-/// and none of the `secrets`.
-pub fn assert_failed(ran: &crate::support::Ran, parts: &[&str], secrets: &[&str]) {
-    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert!(ran.stdout.is_empty(), "{}", ran.describe());
-    for part in parts {
-        assert!(
-            ran.stderr.contains(part),
-            "missing {part:?}: {}",
-            ran.describe()
-        );
-    }
-    for secret in secrets {
-        assert!(
-            !ran.stderr.contains(secret),
-            "secret leaked: {}",
-            ran.describe()
-        );
+/// Removes every [`GOOGLE_ENV`] variable from what `cmd` inherits.
+fn without_google_env(cmd: &mut Command) {
+    for name in GOOGLE_ENV {
+        cmd.env_remove(name);
     }
 }
 
@@ -255,7 +159,7 @@ pub fn assert_failed(ran: &crate::support::Ran, parts: &[&str], secrets: &[&str]
 /// planted for the secret sweep (each line of the PEM body).
 pub fn key_file(path: &Path, token_uri: &str, email: &str) {
     let status = Command::new(venv_python())
-        .arg(fakes_dir().join("google_keyfile.py"))
+        .arg(script("google_keyfile.py"))
         .arg(path)
         .args([token_uri, email])
         .status()

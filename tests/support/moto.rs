@@ -24,10 +24,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::fakes::{script, venv_bin, venv_python, TestCa};
 use super::sweep::{plant, plant_basic_auth, run_swept, Planted};
-use super::{random_token, run, Ran, TempDir, PROVIDER_BIN};
+use super::{free_port, poll, random_token, Ran, TempDir, PROVIDER_BIN};
 
 /// Plants (see [`super::sweep`]) the ECR password moto issues for `account`, and its token.
 pub fn plant_moto_password(account: &str) -> String {
@@ -36,46 +37,8 @@ pub fn plant_moto_password(account: &str) -> String {
     password
 }
 
-/// How long moto or the fake may take to listen.
+/// How long moto may take to listen.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The repository root (tests run with the package root as working directory, but be explicit).
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A program of the project's Python venv; a missing venv fails the test with the fix.
-pub fn venv_bin(name: &str) -> PathBuf {
-    let path = repo_root().join(".venv/bin").join(name);
-    assert!(
-        path.is_file(),
-        "missing {}: run scripts/install-test-deps.sh",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"))
-}
-
-fn wait_listening(child: &mut Child, port: u16, what: &str) -> bool {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    while Instant::now() < deadline {
-        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return true;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            eprintln!("{what} exited early: {status}");
-            return false;
-        }
-        thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{what} did not listen on 127.0.0.1:{port} within {READY_TIMEOUT:?}");
-}
 
 /// A running moto server; killed on drop.
 pub struct Moto {
@@ -88,22 +51,14 @@ impl Moto {
         Moto::start_with(&[])
     }
 
-    /// moto over HTTPS with a certificate from a throwaway CA (`trustme`); returns the server
-    /// and the CA's PEM file, which clients must be told to trust (`SSL_CERT_FILE`).
-    pub fn start_tls(dir: &TempDir) -> (Moto, PathBuf) {
-        let made = run(
-            {
-                let mut cmd = Command::new(venv_bin("python"));
-                cmd.args(["-m", "trustme", "-q", "-d"]).arg(dir.path());
-                cmd
-            },
-            b"",
-        );
-        assert!(made.status.success(), "trustme: {}", made.describe());
-        let cert = dir.join("server.pem").display().to_string();
-        let key = dir.join("server.key").display().to_string();
+    /// moto over HTTPS on 127.0.0.1 with a certificate from a throwaway CA, which clients must
+    /// be told to trust (`SSL_CERT_FILE` = [`TestCa::ca`]).
+    pub fn start_tls() -> (Moto, TestCa) {
+        let ca = TestCa::new(&["127.0.0.1"]);
+        let cert = ca.cert().display().to_string();
+        let key = ca.key().display().to_string();
         let moto = Moto::start_with(&["-s", "-c", &cert, "-k", &key]);
-        (moto, dir.join("client.pem"))
+        (moto, ca)
     }
 
     fn start_with(extra: &[&str]) -> Moto {
@@ -121,7 +76,23 @@ impl Moto {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-            if wait_listening(&mut child, port, "moto_server") {
+            // Some(false): it exited, most likely because another process took the port.
+            let listening = poll(READY_TIMEOUT, || {
+                if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                    return Some(true);
+                }
+                match child.try_wait() {
+                    Ok(Some(status)) => {
+                        eprintln!("moto_server exited early: {status}");
+                        Some(false)
+                    }
+                    _ => None,
+                }
+            })
+            .unwrap_or_else(|| {
+                panic!("moto_server did not listen on 127.0.0.1:{port} within {READY_TIMEOUT:?}")
+            });
+            if listening {
                 return Moto { child, port };
             }
             let _ = child.kill();
@@ -186,9 +157,8 @@ impl EcrFake {
     fn spawn(password: &str, expires_in: Duration, throttle: Option<(u32, u32)>) -> EcrFake {
         plant(password);
         plant_basic_auth("AWS", password);
-        let python = venv_bin("python");
-        let script = repo_root().join("tests/fakes/aws_ecr_fake.py");
-        let mut cmd = Command::new(python);
+        let script = script("aws_ecr_fake.py");
+        let mut cmd = Command::new(venv_python());
         if let Some((rate, burst)) = throttle {
             cmd.env("ECR_FAKE_RATE", rate.to_string())
                 .env("ECR_FAKE_BURST", burst.to_string());
@@ -695,24 +665,33 @@ impl AwsEnv {
     }
 }
 
-/// Runs the provider (or `program`, a symlink to it) with `env` only, as described on
-/// [`AwsEnv`], swept for secrets at `--v=10` ([`super::sweep`]).
-pub fn run_aws_as(program: &Path, args: &[&str], stdin: &str, env: &AwsEnv) -> Ran {
-    let mut cmd = Command::new(program);
-    for (name, _) in std::env::vars_os() {
-        let name_text = name.to_string_lossy().to_ascii_uppercase();
-        if name_text.starts_with("AWS_")
-            || name_text.ends_with("_PROXY")
-            || name_text == "SSL_CERT_FILE"
-            || name_text == "SSL_CERT_DIR"
-        {
-            cmd.env_remove(&name);
+impl AwsEnv {
+    /// `program` (the provider, or a symlink to it) with this environment only: every `AWS_*`,
+    /// proxy and trust-store variable of the test process removed, then [`AwsEnv::vars`] set.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        for (name, _) in std::env::vars_os() {
+            let name_text = name.to_string_lossy().to_ascii_uppercase();
+            if name_text.starts_with("AWS_")
+                || name_text.ends_with("_PROXY")
+                || name_text == "SSL_CERT_FILE"
+                || name_text == "SSL_CERT_DIR"
+            {
+                cmd.env_remove(&name);
+            }
         }
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
     }
+}
+
+/// Runs the provider (or `program`, a symlink to it) with `env` only ([`AwsEnv::command`]),
+/// swept for secrets at `--v=10` ([`super::sweep`]).
+pub fn run_aws_as(program: &Path, args: &[&str], stdin: &str, env: &AwsEnv) -> Ran {
+    let mut cmd = env.command(program);
     cmd.args(args);
-    for (k, v) in &env.vars {
-        cmd.env(k, v);
-    }
     run_swept(cmd, stdin.as_bytes())
 }
 

@@ -12,9 +12,9 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{is_root, random_token, require_tool, TempDir};
+use super::{is_root, poll, random_token, require_tool, TempDir};
 
 /// A named network namespace, deleted with everything started in it on drop.
 pub struct NetNs {
@@ -93,8 +93,7 @@ impl NetNs {
 
     /// Waits until something accepts TCP connections on `addr:port` inside the namespace.
     pub fn wait_for_port(&mut self, addr: &str, port: u16) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        let listening = poll(Duration::from_secs(15), || {
             let probe = self
                 .command("bash")
                 .arg("-c")
@@ -103,7 +102,7 @@ impl NetNs {
                 .status()
                 .expect("probe");
             if probe.success() {
-                return;
+                return Some(());
             }
             let exited = self.children.iter_mut().find_map(|(label, child)| {
                 child
@@ -115,14 +114,14 @@ impl NetNs {
             if let Some(what) = exited {
                 panic!("{what} before listening:\n{}", self.logs_text());
             }
-            assert!(
-                Instant::now() < deadline,
-                "nothing listens on {addr}:{port} in {}:\n{}",
-                self.name,
-                self.logs_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            None
+        });
+        assert!(
+            listening.is_some(),
+            "nothing listens on {addr}:{port} in {}:\n{}",
+            self.name,
+            self.logs_text()
+        );
     }
 
     /// Everything the background processes printed, for assertion messages.
@@ -170,57 +169,4 @@ fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// A throwaway CA and a server certificate for `names` (host names or IP addresses), made by
-/// `tests/fakes/make_certs.py` with trustme. Point the binary's `SSL_CERT_FILE` at [`TestCa::ca`]:
-/// that replaces the system bundle, so nothing but the fakes is trusted.
-pub struct TestCa {
-    dir: TempDir,
-}
-
-impl TestCa {
-    /// Issues the certificates.
-    pub fn new(names: &[&str]) -> TestCa {
-        let dir = TempDir::new("test-ca");
-        let status = Command::new(venv_python())
-            .arg(fakes_dir().join("make_certs.py"))
-            .arg(dir.path())
-            .args(names)
-            .status()
-            .expect("run make_certs.py");
-        assert!(status.success(), "make_certs.py failed");
-        TestCa { dir }
-    }
-
-    /// The CA certificate (PEM) to trust.
-    pub fn ca(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    /// The server certificate chain (PEM).
-    pub fn cert(&self) -> PathBuf {
-        self.dir.join("server.pem")
-    }
-
-    /// The server key (PEM).
-    pub fn key(&self) -> PathBuf {
-        self.dir.join("server.key")
-    }
-}
-
-/// The Python of the test venv (`scripts/install-test-deps.sh` creates it).
-pub fn venv_python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "missing {}: run scripts/install-test-deps.sh",
-        python.display()
-    );
-    python
-}
-
-/// `tests/fakes/`, where the fake servers live.
-pub fn fakes_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakes")
 }

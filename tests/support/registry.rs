@@ -17,15 +17,14 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{is_root, random_token, require_tool, run, TempDir};
+use super::{free_port, is_root, poll, random_token, require_tool, run, TempDir};
 
 /// How long a registry may take to answer its first `/v2/` probe.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +76,7 @@ impl TestRegistry {
         let realm = format!("ccp-test-{}", random_token(12));
         let log_path = dir.join("registry.log");
         for _attempt in 0..5 {
+            // A race for the port with another process is caught by the realm check.
             let port = free_port();
             let config = dir.join("config.yml");
             fs::write(&config, registry_config(dir.path(), port, &realm))
@@ -279,48 +279,40 @@ impl Drop for TestRegistry {
 
 /// Polls `GET /v2/` until it answers 401 with this registry's realm.
 fn wait_ready(child: &mut Child, port: u16, realm: &str, log_path: &Path) -> Ready {
-    let deadline = Instant::now() + READY_TIMEOUT;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut last = String::from("no answer");
-    while Instant::now() < deadline {
+    let ready = poll(READY_TIMEOUT, || {
         if let Ok(Some(status)) = child.try_wait() {
             let log = fs::read_to_string(log_path).unwrap_or_default();
             if log.contains("address already in use") {
-                return Ready::PortTaken;
+                return Some(Ready::PortTaken);
             }
-            return Ready::No(format!("exited with {status}"));
+            return Some(Ready::No(format!("exited with {status}")));
         }
         match probe_v2(addr, port) {
             Ok(answer) if answer.starts_with("HTTP/1.1 401") => {
                 if answer.contains(&format!("realm=\"{realm}\"")) {
-                    return Ready::Yes;
+                    return Some(Ready::Yes);
                 }
                 // Another test's registry answers on this port: ours could not bind it.
-                return Ready::PortTaken;
+                return Some(Ready::PortTaken);
             }
             Ok(answer) => last = answer.lines().next().unwrap_or_default().to_string(),
             Err(e) => last = e,
         }
-        thread::sleep(Duration::from_millis(25));
-    }
-    Ready::No(format!(
-        "no 401 from /v2/ within {READY_TIMEOUT:?} (last: {last})"
-    ))
+        None
+    });
+    ready.unwrap_or_else(|| {
+        Ready::No(format!(
+            "no 401 from /v2/ within {READY_TIMEOUT:?} (last: {last})"
+        ))
+    })
 }
 
 enum Ready {
     Yes,
     PortTaken,
     No(String),
-}
-
-/// A port the kernel just handed out and took back; a race with another process is caught by
-/// the realm check in `wait_ready`.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"))
 }
 
 /// One `GET /v2/` over a plain TCP connection; returns the status line and headers.

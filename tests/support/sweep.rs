@@ -13,14 +13,14 @@
 //!
 //! At `--v=10` stderr holds the decision lines as well as the warnings and the error that a run
 //! at kubelet's default verbosity prints; [`Ran::quiet_lines`](super::Ran::quiet_lines) gives
-//! those back for the tests of the one-line failure contract (tests/cli.rs checks that the
-//! filter agrees with a quiet run). tests/secret_sweep.rs shows that the sweep fails a test.
+//! those back for the tests of the one-line failure contract ([`assert_failed`]; tests/cli.rs
+//! checks that the filter agrees with a quiet run). tests/secret_sweep.rs shows that the sweep
+//! fails a test.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use super::{random_token, run, Ran, PROVIDER_BIN};
+use super::{provider, random_token, run, Ran};
 
 /// The verbosity every swept run gets, appended last so that it wins over the test's own.
 pub const VERBOSITY: &str = "--v=10";
@@ -140,9 +140,27 @@ pub fn run_swept(mut cmd: Command, stdin: &[u8]) -> Ran {
     ran
 }
 
-/// [`run_swept`] for the binary under its own name with `args`.
+/// [`run_swept`] for the binary under its own name with `args` ([`super::provider`]).
 pub fn run_provider(args: &[&str], stdin: &str) -> Ran {
-    let mut cmd = Command::new(Path::new(PROVIDER_BIN));
-    cmd.args(args);
-    run_swept(cmd, stdin.as_bytes())
+    run_swept(provider(args), stdin.as_bytes())
+}
+
+/// The one-line failure contract of a swept run: exit 1, nothing on stdout, exactly one line
+/// at kubelet's default verbosity ([`Ran::quiet_lines`]), the error, naming every one of
+/// `needles`; none of `secrets` anywhere. Returns that line.
+pub fn assert_failed(ran: &Ran, needles: &[&str], secrets: &[&str]) -> String {
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert_eq!(ran.stdout, "", "{}", ran.describe());
+    assert_no_secret(ran, secrets);
+    let lines = ran.quiet_lines();
+    assert_eq!(lines.len(), 1, "one stderr line: {:?}", ran.stderr);
+    assert!(
+        lines[0].starts_with("cloud-credential-provider: error: "),
+        "{:?}",
+        ran.stderr
+    );
+    for n in needles {
+        assert!(lines[0].contains(n), "{n:?} missing from {:?}", lines[0]);
+    }
+    lines[0].to_string()
 }
