@@ -3,11 +3,15 @@
 #
 # 1. checks the test tools (installs them with scripts/install-test-deps.sh when root);
 # 2. builds everything (`cargo build --all-targets`, `cargo test --no-run`) with network;
-# 3. runs `cargo test --offline --no-fail-fast [ARGS]` with NO network but loopback
-#    (scripts/loopback-only.sh), so no test can reach a real address;
+# 3. runs `cargo test --offline --no-fail-fast [ARGS] -- --include-ignored [TEST_ARGS]` with NO
+#    network but loopback (scripts/loopback-only.sh), so no test can reach a real address. The
+#    tests that need the tools above, root, or a loopback-only network are #[ignore]d, so that a
+#    plain `cargo test` passes on any machine; here they run too;
 # 4. runs the shell-level tests, tests/shell/*.sh (each gets CCP_BIN = the debug binary), the
 #    same way.
 # Exits non-zero when anything fails. Example: scripts/test.sh file_backend -- --nocapture
+# (ARGS go to cargo, TEST_ARGS after `--` to the test binaries; `-- --ignored` runs only the
+# ignored tests.)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,9 +43,32 @@ cargo build --all-targets
 echo "==> cargo test --no-run"
 cargo test --no-run
 
+# The caller's arguments with --include-ignored first among the test binaries' arguments
+# (unless the caller chose --ignored or --include-ignored there).
+cargo_args=()
+test_args=()
+seen_separator=0
+for arg in "$@"; do
+	if [ "$seen_separator" -eq 0 ] && [ "$arg" = -- ]; then
+		seen_separator=1
+	elif [ "$seen_separator" -eq 0 ]; then
+		cargo_args+=("$arg")
+	else
+		test_args+=("$arg")
+	fi
+done
+include_ignored=(--include-ignored)
+for arg in ${test_args[@]+"${test_args[@]}"}; do
+	case "$arg" in
+	--ignored | --include-ignored) include_ignored=() ;;
+	esac
+done
+
 failed=()
 echo "==> cargo test (network: loopback only)"
-bash scripts/loopback-only.sh cargo test --offline --no-fail-fast "$@" || failed+=("cargo test")
+bash scripts/loopback-only.sh cargo test --offline --no-fail-fast ${cargo_args[@]+"${cargo_args[@]}"} \
+	-- ${include_ignored[@]+"${include_ignored[@]}"} ${test_args[@]+"${test_args[@]}"} ||
+	failed+=("cargo test")
 
 shopt -s nullglob
 shell_tests=(tests/shell/*.sh)

@@ -22,6 +22,7 @@ const BASE: &str = "deploy/kustomize/base";
 /// The image holds the binary and nothing else, runs it as its entrypoint as root, and
 /// survives a push to and a pull from a registry.
 #[test]
+#[ignore = "needs umoci, objcopy, docker-registry, htpasswd and skopeo: scripts/test.sh runs it"]
 fn image_is_the_binary_alone_with_it_as_entrypoint() {
     require_tool("umoci");
     let dir = TempDir::new("image");
@@ -156,6 +157,7 @@ fn kubernetes_validate(files: &[&Path]) {
 }
 
 #[test]
+#[ignore = "needs .venv (kubernetes-validate): scripts/test.sh runs it"]
 fn kustomize_base_resources_pass_the_kubernetes_schemas() {
     let files: Vec<PathBuf> = ["namespace.yaml", "daemonset.yaml"]
         .iter()
@@ -180,6 +182,7 @@ fn kustomize_base_provider_config_passes_validate_config() {
 /// promises: two hostPath volumes (bin dir, config dir), no host namespaces, no service
 /// account token, read-only root, no capabilities, limits on every container.
 #[test]
+#[ignore = "needs kubectl and .venv (kubernetes-validate): scripts/test.sh runs it"]
 fn kustomize_base_renders_to_a_least_privilege_daemonset() {
     let Some(kubectl) = find_tool("kubectl") else {
         eprintln!("SKIPPED: kubectl not installed (nothing to render the kustomize base with)");

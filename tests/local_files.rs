@@ -212,6 +212,7 @@ mod aws_sdk_files {
     }
 
     #[test]
+    #[ignore = "needs root (a network namespace, ip): scripts/test.sh runs it"]
     fn hostile_files_named_for_the_aws_sdk_are_refused_before_it_reads_them() {
         let ns = NetNs::new("aws-files");
         let dir = TempDir::new("hostile-aws");
@@ -236,6 +237,7 @@ mod aws_sdk_files {
     }
 
     #[test]
+    #[ignore = "needs root (a network namespace, ip): scripts/test.sh runs it"]
     fn a_file_a_profile_names_cannot_make_the_run_outlive_its_timeout() {
         // Not screened (a profile can name any file): the SDK blocks opening the FIFO, and the
         // watchdog ends the run one second after --timeout.

@@ -38,6 +38,7 @@ const ARGS: [&str; 6] = [
 ];
 
 #[test]
+#[ignore = "needs file(1): scripts/test.sh runs it"]
 fn the_binary_is_statically_linked() {
     let file = require_tool("file");
     let out = Command::new(file)
@@ -96,6 +97,7 @@ fn assert_served(g: &GoogleNs, ran: &Ran, sts_token: &str, exchanges: usize) {
 }
 
 #[test]
+#[ignore = "needs root (network namespaces, unshare --root) and .venv (trustme, the Google and DNS fakes): scripts/test.sh runs it"]
 fn a_minimal_root_resolves_through_the_hosts_file_and_through_dns() {
     require_tool("unshare");
     let sts_token = format!("ya29.fed-{}", random_token(30));

@@ -9,7 +9,9 @@
 //!   written in the code; [`base64_encode`], [`base64url_encode`], [`jwt`]: encodings of them;
 //! - [`repo_path`], [`path_str`]: files of the repository, paths as arguments;
 //! - [`find_tool`], [`require_tool`], [`is_root`]: an external tool or root the test needs; a
-//!   missing one FAILS the test (never skips it) and says how to install it;
+//!   missing one FAILS the test (never skips it) and says how to install it. Tests that need
+//!   either are `#[ignore = "needs …; scripts/test.sh runs it"]`, so a plain `cargo test` runs
+//!   everything else on any machine;
 //! - [`free_port`], [`poll`], [`wait_for`], [`wait_for_ready_port`]: loopback ports and the one
 //!   wait-until loop.
 //!
@@ -36,7 +38,8 @@
 //! - [`sweep`]: the secret sweep every backend scenario's provider runs go through (`--v=10`,
 //!   no planted or issued secret in stderr, nor on stdout of a failed run).
 //!
-//! Run the suite with `scripts/test.sh`: it keeps the tests off every network but loopback.
+//! Run the suite with `scripts/test.sh`: it keeps the tests off every network but loopback and
+//! runs the ignored ones too.
 #![allow(dead_code)]
 
 pub mod fakes;
@@ -218,7 +221,7 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
 }
 
 /// [`find_tool`], or a panic that says how to get it: tests that need a tool fail without it,
-/// they never skip.
+/// they never skip (and are `#[ignore]`d, so a plain `cargo test` does not run them).
 pub fn require_tool(name: &str) -> PathBuf {
     find_tool(name).unwrap_or_else(|| panic!("missing {name}: run scripts/install-test-deps.sh"))
 }
