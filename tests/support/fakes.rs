@@ -10,10 +10,11 @@ use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{repo_path, wait_for_ready_port, TempDir};
+use super::{repo_path, wait_for, TempDir};
 
 /// A program of the project's Python venv; a missing venv fails the test with the fix.
 pub fn venv_bin(name: &str) -> PathBuf {
@@ -53,8 +54,9 @@ pub fn read_log(path: &Path) -> Vec<Value> {
 }
 
 /// A `fakehttp.py` fake on a loopback port of the test's own network (`scripts/test.sh`:
-/// loopback only), started with `--port 0 --ready FILE --log FILE`; killed on drop. Its output
-/// goes to a file that is shown if it dies before listening.
+/// loopback only), started with `--port 0 --ready FILE --log FILE` (it writes the port it got
+/// into the ready file); killed on drop. Its output goes to a file that is shown if it dies
+/// before listening.
 pub struct Fake {
     child: Child,
     port: u16,
@@ -84,7 +86,7 @@ impl Fake {
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let port = wait_for_ready_port(&ready, &mut child, name, Some(&output));
+        let port = ready_port(&ready, &mut child, name, &output);
         Fake {
             child,
             port,
@@ -123,6 +125,28 @@ impl Drop for Fake {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// How long a fake gets to write its port into its `--ready` file.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The port the fake `name` writes into `ready` once it listens. Fails the test if `child`
+/// exits first (showing `output`, where its output goes) or nothing readable appears within
+/// [`READY_TIMEOUT`].
+fn ready_port(ready: &Path, child: &mut Child, name: &str, output: &Path) -> u16 {
+    wait_for(READY_TIMEOUT, &format!("{name} did not start"), || {
+        if let Some(port) = fs::read_to_string(ready)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return Some(port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let shown = fs::read_to_string(output).unwrap_or_default();
+            panic!("{name} exited ({status}): {shown}");
+        }
+        None
+    })
 }
 
 /// A throwaway CA and a server certificate for `names` (host names or IP addresses), made by

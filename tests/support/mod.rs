@@ -12,8 +12,8 @@
 //!   missing one FAILS the test (never skips it) and says how to install it. Tests that need
 //!   either are `#[ignore = "needs …; scripts/test.sh runs it"]`, so a plain `cargo test` runs
 //!   everything else on any machine;
-//! - [`free_port`], [`poll`], [`wait_for`], [`wait_for_ready_port`]: loopback ports and the one
-//!   wait-until loop.
+//! - [`free_port`], [`http_get`], [`poll`], [`wait_for`]: loopback ports, a bare HTTP probe and
+//!   the one wait-until loop.
 //!
 //! Processes:
 //! - [`Ran`]: what a finished process did; [`Ran::error_line`] checks the one-line failure
@@ -30,8 +30,8 @@
 //!   files one under; [`go_seconds`]: its `cacheDuration` in seconds.
 //!
 //! Parts that stand in for the world:
-//! - [`fakes`]: the Python fakes of `tests/fakes/` (the venv, a fake on a loopback port, its
-//!   request log) and [`fakes::TestCa`], a throwaway CA;
+//! - [`fakes`]: the Python fakes of `tests/fakes/` (the venv, a fake on a loopback port and the
+//!   port it reports, its request log) and [`fakes::TestCa`], a throwaway CA;
 //! - [`netns`]: a private network namespace where real cloud host names reach local fakes;
 //! - [`registry`]: a real OCI registry on loopback with Basic auth;
 //! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment;
@@ -50,7 +50,7 @@ pub mod sweep;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -273,33 +273,27 @@ pub fn wait_for<T>(timeout: Duration, what: &str, probe: impl FnMut() -> Option<
     poll(timeout, probe).unwrap_or_else(|| panic!("{what} (waited {timeout:?})"))
 }
 
-/// How long a fake gets to write its port into its `--ready` file.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The port a fake (`tests/fakes/*.py`, started with `--ready FILE`) writes into `ready` once it
-/// listens. Panics if `child` exits first (showing `output`, the file its output goes to, if
-/// any) or nothing readable appears within [`READY_TIMEOUT`]; `what` names the fake.
-pub fn wait_for_ready_port(
-    ready: &Path,
-    child: &mut Child,
-    what: &str,
-    output: Option<&Path>,
-) -> u16 {
-    wait_for(READY_TIMEOUT, &format!("{what} did not start"), || {
-        if let Some(port) = fs::read_to_string(ready)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return Some(port);
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let shown = output
-                .map(|p| fs::read_to_string(p).unwrap_or_default())
-                .unwrap_or_default();
-            panic!("{what} exited ({status}): {shown}");
-        }
-        None
-    })
+/// One `GET path` to `127.0.0.1:port` over a plain TCP connection (a readiness probe, a fake's
+/// counters): the answer's head (status line and headers) and body. Bounded: 250 ms to connect,
+/// 2 s each to send and to read.
+pub fn http_get(port: u16, path: &str) -> Result<(String, String), String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream =
+        TcpStream::connect_timeout(&addr, Duration::from_millis(250)).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(2))))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    Ok((head.to_string(), body.to_string()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use super::fakes::{script, venv_bin, venv_python, TestCa};
 use super::sweep::{plant, plant_basic_auth, run_swept, Planted};
-use super::{free_port, poll, random_token, Ran, TempDir, PROVIDER_BIN};
+use super::{free_port, http_get, poll, random_token, Ran, TempDir, PROVIDER_BIN};
 
 /// Plants (see [`super::sweep`]) the ECR password moto issues for `account`, and its token.
 pub fn plant_moto_password(account: &str) -> String {
@@ -138,16 +138,8 @@ impl EcrFake {
 
     /// (calls received, calls throttled) so far.
     pub fn stats(&self) -> (u64, u64) {
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        std::io::Write::write_all(
-            &mut stream,
-            b"GET /stats HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n",
-        )
-        .expect("ask for stats");
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut stream, &mut text).expect("read stats");
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body).expect("stats JSON");
+        let (_, body) = http_get(self.port, "/stats").expect("ask the ECR fake for its stats");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("stats JSON");
         (
             v["calls"].as_u64().unwrap_or(0),
             v["throttled"].as_u64().unwrap_or(0),

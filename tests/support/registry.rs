@@ -16,15 +16,13 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::{free_port, is_root, poll, random_token, require_tool, run, TempDir};
+use super::{free_port, http_get, is_root, poll, random_token, require_tool, run, TempDir};
 
 /// How long a registry may take to answer its first `/v2/` probe.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -279,7 +277,6 @@ impl Drop for TestRegistry {
 
 /// Polls `GET /v2/` until it answers 401 with this registry's realm.
 fn wait_ready(child: &mut Child, port: u16, realm: &str, log_path: &Path) -> Ready {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut last = String::from("no answer");
     let ready = poll(READY_TIMEOUT, || {
         if let Ok(Some(status)) = child.try_wait() {
@@ -289,7 +286,7 @@ fn wait_ready(child: &mut Child, port: u16, realm: &str, log_path: &Path) -> Rea
             }
             return Some(Ready::No(format!("exited with {status}")));
         }
-        match probe_v2(addr, port) {
+        match http_get(port, "/v2/").map(|(head, _)| head) {
             Ok(answer) if answer.starts_with("HTTP/1.1 401") => {
                 if answer.contains(&format!("realm=\"{realm}\"")) {
                     return Some(Ready::Yes);
@@ -313,26 +310,6 @@ enum Ready {
     Yes,
     PortTaken,
     No(String),
-}
-
-/// One `GET /v2/` over a plain TCP connection; returns the status line and headers.
-fn probe_v2(addr: SocketAddr, port: u16) -> Result<String, String> {
-    let mut stream =
-        TcpStream::connect_timeout(&addr, Duration::from_millis(250)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(2)))
-        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(2))))
-        .map_err(|e| e.to_string())?;
-    write!(
-        stream,
-        "GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).map_err(|e| e.to_string())?;
-    let answer = String::from_utf8_lossy(&answer);
-    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
-    Ok(head.to_string())
 }
 
 /// The registry's config: storage and htpasswd inside `dir`, HTTP on loopback only.
