@@ -47,7 +47,7 @@ fn ops(requests: &[Recorded]) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn private_host_gets_aws_user_and_motos_password_from_the_hosts_region() {
     let moto = Moto::start();
     let proxy = FaultProxy::recording(moto.port());
@@ -82,7 +82,7 @@ fn private_host_gets_aws_user_and_motos_password_from_the_hosts_region() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn image_with_a_port_is_answered_for_host_and_host_port() {
     let moto = Moto::start();
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
@@ -100,7 +100,7 @@ fn image_with_a_port_is_answered_for_host_and_host_port() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn each_partition_calls_ecr_in_the_hosts_region() {
     let moto = Moto::start();
     let proxy = FaultProxy::recording(moto.port());
@@ -144,7 +144,7 @@ fn cache_seconds(resp: &Value) -> u64 {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_future_expiry_is_cached_for_half_the_remaining_life() {
     let password = random_token(40);
     let fake = EcrFake::start(&password, Duration::from_secs(7200));
@@ -162,7 +162,7 @@ fn a_future_expiry_is_cached_for_half_the_remaining_life() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn ecr_public_uses_its_own_api_in_us_east_1() {
     let password = random_token(40);
     let fake = EcrFake::start(&password, Duration::from_secs(12 * 3600));
@@ -279,7 +279,7 @@ impl PodSetup {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn pod_identity_assumes_the_ecr_role_annotation_first() {
     let s = PodSetup::new();
     let account = random_account();
@@ -293,7 +293,7 @@ fn pod_identity_assumes_the_ecr_role_annotation_first() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn pod_identity_falls_back_to_the_irsa_annotation() {
     let s = PodSetup::new();
     let account = random_account();
@@ -303,7 +303,7 @@ fn pod_identity_falls_back_to_the_irsa_annotation() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn pod_identity_falls_back_to_aws_ecr_role_arn() {
     let mut s = PodSetup::new();
     let account = random_account();
@@ -314,7 +314,7 @@ fn pod_identity_falls_back_to_aws_ecr_role_arn() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn pod_token_without_any_role_uses_the_node_credentials() {
     let s = PodSetup::new();
     let ran = s.run(&[("some.other/annotation", "x")]);
@@ -332,7 +332,7 @@ fn pod_token_without_any_role_uses_the_node_credentials() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn sts_failure_names_the_role_and_never_the_token() {
     let moto = Moto::start();
     let token = plant(format!(
@@ -392,7 +392,7 @@ fn retried_then_ok(faults: Vec<Fault>) {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn throttling_is_retried_until_success() {
     retried_then_ok(vec![
         Fault::throttling_exception(),
@@ -401,7 +401,7 @@ fn throttling_is_retried_until_success() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn server_errors_are_retried_until_success() {
     retried_then_ok(vec![Fault::server_error(), Fault::unavailable()]);
 }
@@ -409,7 +409,7 @@ fn server_errors_are_retried_until_success() {
 /// Throttling is waited out for as long as the run's deadline allows (jittered backoff on a
 /// 4 s base), then the run fails inside `--timeout`, naming the error and the attempts.
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn persistent_throttling_is_retried_until_the_deadline_then_named() {
     let moto = Moto::start();
     let proxy = FaultProxy::start(moto.port(), vec![Fault::throttling_exception(); 50]);
@@ -443,13 +443,13 @@ fn persistent_throttling_is_retried_until_the_deadline_then_named() {
 /// A bare HTTP 429 or 503 with no AWS error code (a proxy or VPC endpoint answering) is
 /// retried like a ThrottlingException.
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_bare_429_or_503_without_an_aws_error_code_is_retried() {
     retried_then_ok(vec![Fault::bare_status(429), Fault::bare_status(503)]);
 }
 
 #[test]
-#[ignore = "wakes the ecr backend, which could probe instance metadata: needs a loopback-only network namespace; scripts/test.sh runs it"]
+#[ignore = "wakes the ecr backend, which could probe instance metadata: needs a loopback-only netns; scripts/test.sh runs it"]
 fn a_hung_endpoint_fails_clearly_before_the_deadline() {
     let hung = HungEndpoint::start();
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
@@ -473,7 +473,7 @@ fn a_hung_endpoint_fails_clearly_before_the_deadline() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn host_rule_sends_a_mirror_to_ecr_in_the_rules_region_and_registry() {
     let moto = Moto::start();
     let proxy = FaultProxy::recording(moto.port());
@@ -523,7 +523,7 @@ fn a_host_nobody_claims_does_no_aws_work() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn check_shows_region_partition_identity_and_expiry() {
     let moto = Moto::start();
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
@@ -556,7 +556,7 @@ fn check_shows_region_partition_identity_and_expiry() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn credential_process_profiles_work_and_are_named() {
     let moto = Moto::start();
     let proxy = FaultProxy::recording(moto.port());
@@ -602,7 +602,7 @@ fn credential_process_profiles_work_and_are_named() {
 /// projected token for a host-network agent): the chain's web identity link assumes the role,
 /// and the ECR call is signed with the role's credentials.
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_node_web_identity_token_file_is_a_link_of_the_chain() {
     let moto = Moto::start();
     let proxy = FaultProxy::recording(moto.port());
@@ -645,7 +645,7 @@ fn a_node_web_identity_token_file_is_a_link_of_the_chain() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn no_credentials_at_all_is_a_clear_error() {
     let moto = Moto::start();
     let mut env = AwsEnv::new(None);
@@ -672,7 +672,7 @@ fn no_credentials_at_all_is_a_clear_error() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn drop_in_name_with_the_eks_arguments_serves_ecr() {
     let moto = Moto::start();
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
@@ -693,7 +693,7 @@ fn drop_in_name_with_the_eks_arguments_serves_ecr() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn proxy_variables_are_honoured() {
     let moto = Moto::start();
     let proxy = FaultProxy::recording(moto.port());
@@ -728,7 +728,7 @@ fn proxy_variables_are_honoured() {
 }
 
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn https_endpoints_are_trusted_through_ssl_cert_file_only() {
     let (moto, ca) = Moto::start_tls();
     let mut env = AwsEnv::new(Some(&NodeKeys::random()));
@@ -789,7 +789,7 @@ fn imds_env(fake: &Fake) -> AwsEnv {
 /// A slow IMDSv2 token answer (1.5 s) is waited for: a 1 s read limit used to fail the run
 /// with 29 s of its deadline left.
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_slow_instance_metadata_token_is_waited_for() {
     let password = random_token(32);
     let fake = aws_fake(&[
@@ -808,7 +808,7 @@ fn a_slow_instance_metadata_token_is_waited_for() {
 /// Instance metadata answering 503 and 429 is asked again within the deadline, like every
 /// other endpoint.
 #[test]
-#[ignore = "needs .venv (moto or the AWS fakes) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (moto, AWS fakes); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn instance_metadata_errors_are_retried() {
     for status in ["503", "429"] {
         let password = random_token(32);

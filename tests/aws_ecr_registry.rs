@@ -49,7 +49,7 @@ fn provider_answer(registry: &TestRegistry, env: &mut AwsEnv) -> (String, String
 }
 
 #[test]
-#[ignore = "needs docker-registry, htpasswd, umoci, skopeo and .venv (moto, the ECR fake): scripts/test.sh runs it"]
+#[ignore = "needs docker-registry, htpasswd, umoci, skopeo and .venv (moto, ECR fake): scripts/test.sh runs it"]
 fn the_fakes_token_pulls_from_a_registry_that_demands_it() {
     let password = random_token(48);
     let fake = EcrFake::start(&password, Duration::from_secs(12 * 3600));
@@ -77,7 +77,7 @@ fn the_fakes_token_pulls_from_a_registry_that_demands_it() {
 }
 
 #[test]
-#[ignore = "needs docker-registry, htpasswd, umoci, skopeo and .venv (moto, the ECR fake): scripts/test.sh runs it"]
+#[ignore = "needs docker-registry, htpasswd, umoci, skopeo and .venv (moto, ECR fake): scripts/test.sh runs it"]
 fn motos_token_pulls_from_a_registry_that_demands_it() {
     let moto = Moto::start();
     // moto's password for callers it does not know.

@@ -293,7 +293,7 @@ fn managed_identity_config(extra: Value) -> Value {
 // --- managed identity ------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn system_assigned_managed_identity_gets_an_acr_refresh_token() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -320,7 +320,7 @@ fn system_assigned_managed_identity_gets_an_acr_refresh_token() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn user_assigned_identity_by_client_id_or_resource_id() {
     let resource_id = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/mc_rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/agentpool";
     for (id, param) in [
@@ -342,7 +342,7 @@ fn user_assigned_identity_by_client_id_or_resource_id() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn without_azure_json_the_node_identity_and_the_token_tenant_are_used() {
     let az = Azure::start(Fakes::default());
     let ran = az.run(&[], &request("myacr.azurecr.io/app"));
@@ -351,7 +351,7 @@ fn without_azure_json_the_node_identity_and_the_token_tenant_are_used() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn unquoted_challenge_in_any_case_is_understood() {
     let az = Azure::start(Fakes {
         options: &[("challenge", "unquoted")],
@@ -367,7 +367,7 @@ fn unquoted_challenge_in_any_case_is_understood() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn geo_replica_host_keeps_its_own_key() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -380,7 +380,7 @@ fn geo_replica_host_keeps_its_own_key() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn custom_cloud_suffix_and_authority_from_azure_json() {
     let az = Azure::start(Fakes::default());
     let secret = secret_token(40);
@@ -431,7 +431,7 @@ fn custom_cloud_suffix_and_authority_from_azure_json() {
 // --- pod identity ----------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn pod_identity_uses_the_service_account_token_as_client_assertion() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -474,7 +474,7 @@ fn pod_identity_uses_the_service_account_token_as_client_assertion() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn pod_identity_with_workload_identity_keys_and_the_config_tenant() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -498,7 +498,7 @@ fn pod_identity_with_workload_identity_keys_and_the_config_tenant() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn pod_identity_refused_by_entra_names_client_and_tenant_not_the_token() {
     let az = Azure::start(Fakes {
         options: &[("entra", "400")],
@@ -528,7 +528,7 @@ fn pod_identity_refused_by_entra_names_client_and_tenant_not_the_token() {
 // --- service principal -----------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn service_principal_secret_is_answered_without_any_network_call() {
     let az = Azure::start(Fakes::default());
     let secret = secret_token(40);
@@ -555,7 +555,7 @@ fn service_principal_secret_is_answered_without_any_network_call() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn service_principal_token_exchange_when_selected() {
     let az = Azure::start(Fakes::default());
     let secret = secret_token(40);
@@ -589,7 +589,7 @@ fn service_principal_token_exchange_when_selected() {
 // --- errors ----------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn registry_without_challenge_is_a_clear_error() {
     let az = Azure::start(Fakes {
         options: &[("challenge", "none")],
@@ -616,7 +616,7 @@ fn registry_without_challenge_is_a_clear_error() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn exchange_refusal_names_registry_identity_and_tenant() {
     for status in ["401", "403"] {
         let az = Azure::start(Fakes {
@@ -640,7 +640,7 @@ fn exchange_refusal_names_registry_identity_and_tenant() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn unreachable_imds_fails_fast_with_bounded_retries() {
     let az = Azure::start(Fakes {
         imds: false,
@@ -673,7 +673,7 @@ fn unreachable_imds_fails_fast_with_bounded_retries() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn a_hung_imds_is_cut_at_the_deadline_with_the_step_named() {
     let az = Azure::start(Fakes {
         imds: false,
@@ -718,7 +718,7 @@ fn a_hung_imds_is_cut_at_the_deadline_with_the_step_named() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn a_realm_elsewhere_never_receives_the_token() {
     let az = Azure::start(Fakes {
         options: &[("challenge", "foreign")],
@@ -741,7 +741,7 @@ fn a_realm_elsewhere_never_receives_the_token() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn unusable_azure_json_is_reported_for_acr_hosts_only() {
     let az = Azure::start(Fakes::default());
     let config = az.dir.join("azure.json");
@@ -765,7 +765,7 @@ fn unusable_azure_json_is_reported_for_acr_hosts_only() {
 // --- mirrors and the drop-in name --------------------------------------------------------------
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn mirror_source_gets_the_target_token_under_both_hosts() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -793,7 +793,7 @@ fn mirror_source_gets_the_target_token_under_both_hosts() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn mirror_matching_respects_host_boundaries_and_ports() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -820,7 +820,7 @@ fn mirror_matching_respects_host_boundaries_and_ports() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn drop_in_name_takes_the_reference_arguments() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -851,7 +851,7 @@ fn drop_in_name_takes_the_reference_arguments() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Azure fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Azure fakes): scripts/test.sh runs it"]
 fn check_shows_cloud_registry_identity_tenant_and_expiry() {
     let az = Azure::start(Fakes::default());
     let config = az.azure_json(managed_identity_config(json!({})));
@@ -910,7 +910,7 @@ fn check_shows_cloud_registry_identity_tenant_and_expiry() {
 // --- a real registry -------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs root (network namespaces), .venv (trustme, the Azure fakes), docker-registry, htpasswd, umoci and skopeo: scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces), .venv (trustme, Azure fakes), docker-registry, htpasswd, umoci and skopeo: scripts/test.sh runs it"]
 fn a_real_registry_accepts_the_printed_credentials() {
     let az = Azure::start(Fakes::default());
     let registry = TestRegistry::start(ACR_USER, &az.refresh_token);

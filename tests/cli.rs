@@ -494,7 +494,7 @@ fn check_fetches_from_a_docker_config_and_redacts_the_password() {
 }
 
 #[test]
-#[ignore = "wakes the acr backend, which could probe instance metadata: needs a loopback-only network namespace; scripts/test.sh runs it"]
+#[ignore = "wakes the acr backend, which could probe instance metadata: needs a loopback-only netns; scripts/test.sh runs it"]
 fn check_reports_a_fetch_failure_with_exit_1() {
     // A missing azure.json fails before any network step (no IMDS probe from a test).
     let r = run(

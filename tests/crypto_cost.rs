@@ -47,7 +47,7 @@ fn the_lock_file_holds_one_crypto_library() {
 /// The first TLS handshake of the process and a random fill after it, as a cold fetch does
 /// them: an HTTPS request through the binary's own client to a loopback fake.
 #[test]
-#[ignore = "needs .venv (trustme, the echo fake): scripts/test.sh runs it"]
+#[ignore = "needs .venv (trustme, echo fake): scripts/test.sh runs it"]
 fn the_first_handshake_spends_no_cpu_on_entropy() {
     let ca = TestCa::new(&["127.0.0.1"]);
     let (cert, key) = (ca.cert(), ca.key());

@@ -31,7 +31,7 @@ const SPREAD: Duration = Duration::from_secs(5);
 const DEADLINE: Duration = Duration::from_secs(30);
 
 #[test]
-#[ignore = "needs .venv (the ECR fake) and wakes the ecr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (ECR fake); wakes the ecr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_scaling_node_group_gets_credentials_through_throttling() {
     let nodes: u32 = std::env::var("CCP_FLEET_NODES")
         .ok()

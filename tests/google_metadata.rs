@@ -53,7 +53,7 @@ impl Node {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn node_token_comes_from_the_metadata_server_with_the_flavor_header() {
     let node = Node::new(&[("expires_in", "3600")]);
     let ran = node.run(&[], "gcr.io/proj/app", &[]);
@@ -79,7 +79,7 @@ fn node_token_comes_from_the_metadata_server_with_the_flavor_header() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn fixed_keys_and_artifact_registry_hosts() {
     let node = Node::new(&[("expires_in", "120")]);
     let r = response(&node.run(
@@ -103,7 +103,7 @@ fn fixed_keys_and_artifact_registry_hosts() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn drop_in_name_accepts_the_reference_arguments() {
     let node = Node::new(&[]);
     let dir = TempDir::new("drop-in");
@@ -137,7 +137,7 @@ fn drop_in_name_accepts_the_reference_arguments() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn kube_sidecar_variables_override_cache_type_and_duration() {
     let node = Node::new(&[]);
     let r = response(&node.run(
@@ -183,7 +183,7 @@ fn kube_sidecar_variables_override_cache_type_and_duration() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn no_metadata_request_when_the_request_does_not_need_one() {
     let node = Node::new(&[]);
     let r = response(&node.run(&[], "registry.example.com/team/app", &[]));
@@ -234,7 +234,7 @@ fn no_metadata_request_when_the_request_does_not_need_one() {
 }
 
 #[test]
-#[ignore = "wakes the gcr backend, which could probe instance metadata: needs a loopback-only network namespace; scripts/test.sh runs it"]
+#[ignore = "wakes the gcr backend, which could probe instance metadata: needs a loopback-only netns; scripts/test.sh runs it"]
 fn an_absent_metadata_server_fails_fast_and_is_named() {
     let home = TempDir::new("google-home");
     // Nothing listens there.
@@ -262,7 +262,7 @@ fn an_absent_metadata_server_fails_fast_and_is_named() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_hung_metadata_server_is_abandoned_within_bounds() {
     let node = Node::new(&[("hang", "metadata")]);
     let started = Instant::now();
@@ -280,7 +280,7 @@ fn a_hung_metadata_server_is_abandoned_within_bounds() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_loaded_metadata_server_is_retried_until_it_answers() {
     // 503 five times: retried on the short transient backoff, well inside the deadline.
     let node = Node::new(&[("metadata_fail", "5:503")]);
@@ -318,7 +318,7 @@ fn a_loaded_metadata_server_is_retried_until_it_answers() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn metadata_errors_are_errors_not_anonymous_pulls() {
     let node = Node::new(&[("metadata_status", "404")]);
     let ran = node.run(&[], "gcr.io/proj/app", &[]);
@@ -352,7 +352,7 @@ fn dockercfg_fake(config: &str, extra: &[(&str, &str)]) -> Node {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn dockercfg_attribute_padded_unpadded_and_auth_overriding_username() {
     let padded = plant(base64_encode(b"gcr-user:p1"));
     assert!(padded.ends_with('='));
@@ -395,7 +395,7 @@ fn dockercfg_attribute_padded_unpadded_and_auth_overriding_username() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn bad_dockercfg_entries_are_errors_without_the_secret() {
     plant("secretvalue");
     let node = dockercfg_fake(r#"{"gcr.io":{"auth":"!!!not-base64-secretvalue"}}"#, &[]);
@@ -421,7 +421,7 @@ fn bad_dockercfg_entries_are_errors_without_the_secret() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn dockercfg_url_is_fetched_over_http_without_the_metadata_header() {
     let password = plant(random_token(24));
     let config = json!({"auths": {"gcr.io": {"username": "_json_key", "password": password}}});
@@ -447,7 +447,7 @@ fn dockercfg_url_is_fetched_over_http_without_the_metadata_header() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn dockercfg_url_refuses_other_schemes_and_hides_signed_queries() {
     for url in ["file:///etc/passwd", "gs://bucket/dockercfg", "/etc/passwd"] {
         let node = dockercfg_fake("{}", &[("dockercfg_url", url)]);
@@ -470,7 +470,7 @@ fn dockercfg_url_refuses_other_schemes_and_hides_signed_queries() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_key_file_wins_over_the_metadata_server() {
     let oauth_token = format!("ya29.key-{}", random_token(30));
     let dir = TempDir::new("keyfile");
@@ -534,7 +534,7 @@ fn a_key_file_wins_over_the_metadata_server() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn metadata_requests_never_go_through_a_proxy() {
     // A node-wide HTTP_PROXY without a NO_PROXY entry for the metadata server must not break
     // node identity: the link-local metadata server is always reached directly.

@@ -75,7 +75,7 @@ fn sts_body(audience: &str, pod: &str) -> Value {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Google fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Google fakes): scripts/test.sh runs it"]
 fn node_token_by_the_real_metadata_host_name() {
     let t = Tokens::new();
     let g = GoogleNs::start("gcp-node", &t.options());
@@ -94,7 +94,7 @@ fn node_token_by_the_real_metadata_host_name() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Google fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Google fakes): scripts/test.sh runs it"]
 fn gke_workload_identity_exchanges_the_pod_token_at_sts() {
     let t = Tokens::new();
     let mut options = t.options();
@@ -139,7 +139,7 @@ fn gke_workload_identity_exchanges_the_pod_token_at_sts() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Google fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Google fakes): scripts/test.sh runs it"]
 fn impersonation_trades_the_federated_token_at_iam_credentials() {
     let t = Tokens::new();
     let mut options = t.options();
@@ -179,7 +179,7 @@ fn impersonation_trades_the_federated_token_at_iam_credentials() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Google fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Google fakes): scripts/test.sh runs it"]
 fn an_opted_in_pod_whose_exchange_fails_never_gets_the_node_token() {
     let t = Tokens::new();
     let mut options = t.options();
@@ -219,7 +219,7 @@ fn an_opted_in_pod_whose_exchange_fails_never_gets_the_node_token() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Google fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Google fakes): scripts/test.sh runs it"]
 fn impersonation_refused_and_hung_sts_are_errors_before_the_deadline() {
     let t = Tokens::new();
     let mut options = t.options();
@@ -259,7 +259,7 @@ fn impersonation_refused_and_hung_sts_are_errors_before_the_deadline() {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces) and .venv (trustme, the Google fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces) and .venv (trustme, Google fakes): scripts/test.sh runs it"]
 fn gcloud_user_credentials_are_the_last_resort_off_gce() {
     let t = Tokens::new();
     let adc_token = format!("ya29.user-{}", random_token(30));

@@ -14,7 +14,7 @@ use support::sweep::run_swept;
 use support::{random_token, request, response, write_private_file, TempDir};
 
 #[test]
-#[ignore = "needs docker-registry, htpasswd, umoci, skopeo and .venv (the Google metadata fake): scripts/test.sh runs it"]
+#[ignore = "needs docker-registry, htpasswd, umoci, skopeo and .venv (Google metadata fake): scripts/test.sh runs it"]
 fn the_printed_token_pulls_from_a_real_registry() {
     let token = format!("ya29.{}", random_token(48));
     let registry = TestRegistry::start("_token", &token);

@@ -7,7 +7,7 @@ use support::fakes::{script, venv_python, TestCa};
 use support::netns::NetNs;
 
 #[test]
-#[ignore = "needs root (a network namespace) and .venv (trustme, the echo fake): scripts/test.sh runs it"]
+#[ignore = "needs root (a network namespace) and .venv (trustme, echo fake): scripts/test.sh runs it"]
 fn real_host_names_and_metadata_address_reach_local_fakes_only() {
     let ca = TestCa::new(&["login.microsoftonline.com"]);
     let mut ns = NetNs::new("selftest");

@@ -97,7 +97,7 @@ fn assert_served(g: &GoogleNs, ran: &Ran, sts_token: &str, exchanges: usize) {
 }
 
 #[test]
-#[ignore = "needs root (network namespaces, unshare --root) and .venv (trustme, the Google and DNS fakes): scripts/test.sh runs it"]
+#[ignore = "needs root (network namespaces, unshare --root) and .venv (trustme, Google and DNS fakes): scripts/test.sh runs it"]
 fn a_minimal_root_resolves_through_the_hosts_file_and_through_dns() {
     require_tool("unshare");
     let sts_token = format!("ya29.fed-{}", random_token(30));

@@ -46,7 +46,7 @@ fn password(r: &serde_json::Value, key: &str) -> String {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_token_is_reused_by_later_runs_for_the_same_registry_only() {
     let token = format!("ya29.{}", random_token(40));
     let fake = fake(&[
@@ -89,7 +89,7 @@ fn a_token_is_reused_by_later_runs_for_the_same_registry_only() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn an_unexpired_token_is_served_when_the_metadata_server_is_gone() {
     let token = format!("ya29.{}", random_token(40));
     let fake = fake(&[
@@ -177,7 +177,7 @@ fn cache_command(fake: &Fake, home: &TempDir, cache: &Path, extra: &[&str]) -> C
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn fifty_simultaneous_runs_fetch_one_token() {
     const RUNS: usize = 50;
     let token = format!("ya29.{}", random_token(40));
@@ -227,7 +227,7 @@ fn fifty_simultaneous_runs_fetch_one_token() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_holder_killed_mid_fetch_hands_over_to_one_waiter() {
     let token = format!("ya29.{}", random_token(40));
     // The first token request is never answered: its run holds the entry's lock, stuck.
@@ -266,7 +266,7 @@ fn a_holder_killed_mid_fetch_hands_over_to_one_waiter() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn waiters_of_a_hung_holder_fetch_themselves_before_their_deadline() {
     let token = format!("ya29.{}", random_token(40));
     let fake = node_fake(&token, &[("hang_first_tokens", "1")]);
@@ -363,7 +363,7 @@ impl Filled {
 }
 
 #[test]
-#[ignore = "needs root (chown), .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs root (chown), .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn entries_that_are_not_ours_are_never_served_and_get_replaced() {
     assert!(
         is_root(),
@@ -436,7 +436,7 @@ fn entries_that_are_not_ours_are_never_served_and_get_replaced() {
 }
 
 #[test]
-#[ignore = "needs root (chown), .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs root (chown), .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_cache_dir_others_control_is_refused_with_one_warning() {
     assert!(
         is_root(),
@@ -494,7 +494,7 @@ fn a_cache_dir_others_control_is_refused_with_one_warning() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn a_cache_dir_swapped_for_a_link_during_runs_never_serves_a_planted_entry() {
     let f = filled("swap-home");
     let planted_password = random_token(30);
@@ -563,7 +563,7 @@ fn a_cache_dir_swapped_for_a_link_during_runs_never_serves_a_planted_entry() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn an_entry_swapped_for_a_link_during_runs_is_never_followed() {
     let f = filled("entry-swap-home");
     let planted_password = random_token(30);
@@ -623,7 +623,7 @@ fn path_c(path: &Path) -> std::ffi::CString {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn verbosity_and_timeout_do_not_change_the_cache_key() {
     let token = format!("ya29.{}", random_token(40));
     let fake = node_fake(&token, &[]);
@@ -657,7 +657,7 @@ fn verbosity_and_timeout_do_not_change_the_cache_key() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
     let f = filled("check-home");
     let image = "gcr.io/proj/app";
@@ -790,7 +790,7 @@ fn check_reports_the_entry_kubelet_uses_without_writing_anything() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn check_reads_through_the_cache_as_a_kubelet_run_does() {
     let f = filled("check-through");
     assert_eq!(token_requests(&f.fake), 1);
@@ -848,7 +848,7 @@ fn cache_cmd(f: &Filled, args: &[&str]) -> Ran {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn cache_list_and_purge_show_no_secret_and_remove_what_is_asked() {
     let f = filled("admin-home");
     let _ = response(&ask(
@@ -934,7 +934,7 @@ fn cache_list_and_purge_show_no_secret_and_remove_what_is_asked() {
 }
 
 #[test]
-#[ignore = "needs .venv (the Google metadata fake) and wakes the gcr backend: scripts/test.sh runs it in a loopback-only network namespace"]
+#[ignore = "needs .venv (Google metadata fake); wakes the gcr backend: scripts/test.sh runs it in a loopback-only netns"]
 fn cache_commands_refuse_a_directory_runs_refuse_and_create_none() {
     let f = filled("admin-refuse-home");
     fs::set_permissions(&f.cache, fs::Permissions::from_mode(0o777)).expect("chmod");

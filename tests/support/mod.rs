@@ -19,13 +19,15 @@
 //! - [`Ran`]: what a finished process did; [`Ran::error_line`] checks the one-line failure
 //!   contract of a run at kubelet's default verbosity;
 //! - [`Running`], [`run`], [`run_program`]: run a process with piped input, output read as it
-//!   comes, and a time limit;
-//! - [`PROVIDER_BIN`], [`provider`], [`provider_as`], [`drop_in`]: the binary under test, with nothing a cloud
-//!   SDK could pick up from the developer's shell, and under a drop-in name.
+//!   comes, and a time limit ([`PROCESS_TIMEOUT`]);
+//! - [`PROVIDER_BIN`], [`provider`], [`provider_as`], [`drop_in`]: the binary under test, with
+//!   nothing a cloud SDK could pick up from the developer's shell, and under a drop-in name.
 //!
 //! kubelet's side of the protocol:
-//! - [`kubelet_request`], [`request`], [`pod_request`]: the request, with or without a pod token;
-//! - [`response`]: a successful run's answer, checked the way kubelet decodes it;
+//! - [`kubelet_request`], [`request`], [`pod_request`]: the request ([`API_V1`] unless asked),
+//!   with or without a pod token;
+//! - [`response`]: a successful run's answer, checked the way kubelet decodes it
+//!   ([`RESPONSE_FIELDS`]);
 //!   [`only_auth`], [`auth_entry`]: its `auth` entries; [`kubelet_auth_key`]: the key kubelet
 //!   files one under; [`go_seconds`]: its `cacheDuration` in seconds.
 //!
