@@ -10,14 +10,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::gcr::AuthFlow;
 use crate::cache_command::{self, CacheAction, CacheOptions};
 use crate::check::CheckOptions;
 use crate::deadline::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::duration::{format_go_duration, parse_go_duration};
 use crate::error::{Error, Result};
 use crate::protocol::EXAMPLE_REQUEST;
-use crate::settings::Settings;
+use crate::settings::{self, AuthFlow, Settings};
 
 /// The names this binary answers to as a kubelet provider: its own, and the reference plugins'
 /// names it replaces (kubelet runs `bin-dir/<provider name>`, so a symlink is enough).
@@ -180,7 +179,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 settings.azure.config = Some(PathBuf::from(non_empty(flag, value(flag)?)?))
             }
             "--registry-mirror" | "-r" => settings.azure.mirrors.extend(
-                crate::backend::acr::mirror::parse(&value(flag)?)
+                settings::azure::parse_mirrors(&value(flag)?)
                     .map_err(|e| Error::Usage(format!("{flag}: {e}")))?,
             ),
             "--azure-sp-token-exchange" => settings.azure.sp_token_exchange = true,

@@ -16,7 +16,7 @@
 //! | [`protocol`] | the wire types kubelet reads and writes (all three apiVersions) |
 //! | [`image`] | normalising the `image` field as kubelet does (`nginx` → `docker.io/library/nginx`) |
 //! | [`pattern`] | kubelet's glob matching of hosts and paths — the one home of it |
-//! | [`settings`] | the parsed options that decide routing and build backends |
+//! | [`settings`] | the parsed options that decide routing and build backends, each cloud's own options among them (`--authFlow`, `--registry-mirror`, …) |
 //! | [`dispatch`] | the router: host rules, docker config entries, cloud hosts, nobody → a target, as data |
 //! | [`hosts`] | the host grammars of ECR, ECR Public, ACR, GCR and Artifact Registry, with the DNS-name, `host:port` and account-id helpers |
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
@@ -24,7 +24,7 @@
 //! | [`parse_limits`] | nesting, YAML size and alias bounds checked before a parser runs |
 //! | [`backend`] | the backend trait, the one constructor from a target, and the backends (`file`, `none`, the clouds) |
 //! | [`backend::gcr`] | Google: metadata server, key files, workload identity, dockercfg flows |
-//! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirrors |
+//! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirror and custom-cloud recognition |
 //! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
 //! | [`lifetime`] | cache policy: token expiry → `cacheDuration`, half-life refresh, static default, `cacheKeyType` from keys |
 //! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life; one fetch at a time per entry; a directory nobody else can steer |

@@ -30,9 +30,7 @@ pub mod entra;
 pub mod exchange;
 #[cfg(feature = "azure")]
 mod fetch;
-pub mod mirror;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -42,20 +40,8 @@ use crate::error::Result;
 use crate::hosts::{self, CloudRegistry};
 use crate::image::ImageRef;
 use crate::secret::Secret;
+use crate::settings::azure::{find_mirror, AzureSettings};
 use azure_config::{AzureConfig, Cloud, UserAssigned};
-
-/// The Azure part of the command line.
-#[derive(Debug, Clone, Default)]
-pub struct AzureSettings {
-    /// azure.json: `--azure-config`, or the first argument under the name
-    /// `acr-credential-provider`.
-    pub config: Option<PathBuf>,
-    /// `--registry-mirror` mappings.
-    pub mirrors: Vec<mirror::Mirror>,
-    /// `--azure-sp-token-exchange`: exchange a service principal's Entra token instead of
-    /// handing out its secret.
-    pub sp_token_exchange: bool,
-}
 
 /// The login server the router chose (the image's, or the one a mirror or host rule points
 /// to), with azure.json when routing already had to read it.
@@ -135,7 +121,7 @@ impl AcrBackend {
 
 /// A mirror source the image is on: its target and why. Only compares strings.
 pub fn route_mirror(image: &ImageRef, settings: &AzureSettings) -> Option<(AcrTarget, String)> {
-    let m = mirror::find(&settings.mirrors, image.registry())?;
+    let m = find_mirror(&settings.mirrors, image.registry())?;
     Some((
         AcrTarget::registry(&m.target),
         format!(

@@ -12,11 +12,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use super::VERSION;
-use crate::backend::acr::AzureSettings;
-use crate::backend::gcr::GoogleSettings;
 use crate::backend::BackendKind;
 use crate::protocol::Request;
-use crate::settings::Settings;
+use crate::settings::{AzureSettings, GoogleSettings, Settings};
 
 /// Environment variables that can change an answer, by prefix: the clouds' SDK and endpoint
 /// settings (`AWS_PROFILE`, `AWS_ROLE_ARN`, `AZURE_CLIENT_ID`, `IDENTITY_ENDPOINT`,
