@@ -49,10 +49,15 @@ pub enum Command {
     Help,
     /// `--version`.
     Version,
-    /// `install ...`: this binary, its drop-in names and a kubelet config into place.
-    Install(crate::install::InstallOptions),
-    /// `sync-docker-config ...`: a node Docker config kept equal to a mounted Secret.
-    SyncDockerConfig(crate::sync_docker_config::SyncOptions),
+    /// `install ARGS...`: this binary, its drop-in names and a kubelet config into place. The
+    /// arguments after `install`, parsed by [`crate::install::parse_args`] when the command
+    /// runs: that module runs validate-config's checks, which ask this parser about kubelet's
+    /// args, so the parser must not depend on it.
+    Install(Vec<String>),
+    /// `sync-docker-config ARGS...`: a node Docker config kept equal to a mounted Secret; the
+    /// arguments after the command, parsed by [`crate::sync_docker_config::parse_args`] (see
+    /// [`Command::Install`]).
+    SyncDockerConfig(Vec<String>),
 }
 
 /// A parsed command line.
@@ -234,13 +239,13 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
-/// `install ...` and `sync-docker-config ...`, parsed by their own modules; `None` for every
-/// other command line.
+/// `install ...` and `sync-docker-config ...` with their arguments, which their own modules
+/// parse; `None` for every other command line.
 fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
-    let command = match args.first().map(String::as_str) {
-        Some("install") => Command::Install(crate::install::parse_args(&args[1..])?),
-        Some("sync-docker-config") => {
-            Command::SyncDockerConfig(crate::sync_docker_config::parse_args(&args[1..])?)
+    let command = match args.split_first() {
+        Some((first, rest)) if first == "install" => Command::Install(rest.to_vec()),
+        Some((first, rest)) if first == "sync-docker-config" => {
+            Command::SyncDockerConfig(rest.to_vec())
         }
         _ => return Ok(None),
     };
@@ -468,8 +473,9 @@ pub fn check_provider_args(
     }
 }
 
-/// The `--help` text.
-pub fn help_text() -> String {
+/// The `--help` text. `node_commands` is the usage of `install` and `sync-docker-config`,
+/// which their modules write next to their parsers.
+pub fn help_text(node_commands: &str) -> String {
     format!(
         "\
 cloud-credential-provider {version}
@@ -498,7 +504,7 @@ USAGE
       size and identity, never a token. purge removes every entry, or with --expired those
       no run would serve, or with --registry those of registries matching a pattern as in
       matchImages (repeatable, e.g. '*.azurecr.io'). Entries a run is fetching are kept.
-{install}{sync}
+{node_commands}
 OPTIONS
   --docker-config PATH          Serve entries of this Docker config.json (or legacy
                                 .dockercfg) to images they match. Repeatable; for a key in
@@ -575,8 +581,6 @@ auth-provider-gcp it accepts those plugins' positional arguments.
         max = format_go_duration(MAX_TIMEOUT),
         timeout = format_go_duration(DEFAULT_TIMEOUT),
         cache_dir = crate::token_cache::DEFAULT_DIR,
-        install = crate::install::HELP,
-        sync = crate::sync_docker_config::HELP,
     )
 }
 
