@@ -134,14 +134,15 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
 mod tests {
     use super::*;
     use crate::backend::{self, BackendKind};
-    use crate::test_util::TempDir;
+    use crate::test_util::{Pull, TempDir};
 
     fn route_for(image: &str, settings: &Settings) -> Route {
         route(&ImageRef::parse(image).unwrap(), settings).unwrap()
     }
 
     fn cache_line(route: &Route, settings: &Settings) -> String {
-        let described = backend::build(route.target.clone(), settings).describe();
+        let pull = Pull::new("registry.example.com/app", None, &[]);
+        let described = backend::build(route.target.clone(), settings).describe(&pull.context());
         let (_, cache) = described.iter().find(|(k, _)| *k == "cache").unwrap();
         cache.clone()
     }

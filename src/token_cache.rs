@@ -273,7 +273,7 @@ pub(super) mod tests {
     //! The helpers are shared with the tests of [`super::admin`].
     use super::*;
     use crate::backend::BackendKind;
-    use crate::protocol::{ApiVersion, AuthConfig, CacheKeyType, Request};
+    use crate::protocol::{AuthConfig, CacheKeyType, Request};
     use crate::secret::Secret;
     use crate::settings::Settings;
     use crate::test_util::TempDir;
@@ -284,12 +284,7 @@ pub(super) mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn request(token: Option<&str>) -> Request {
-        Request {
-            api_version: ApiVersion::V1,
-            image: "r.example/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: BTreeMap::new(),
-        }
+        crate::test_util::request("r.example/app", token, &[])
     }
 
     fn settings(args: &[&str]) -> Settings {

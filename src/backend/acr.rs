@@ -306,7 +306,7 @@ impl Backend for AcrBackend {
         BackendKind::Acr
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let mut facts = Vec::new();
         let config = self.config();
         let ok_config = config.as_ref().ok().copied().flatten();
@@ -324,7 +324,13 @@ impl Backend for AcrBackend {
             (Some(_), Err(e)) => facts.push(("azure config", format!("UNUSABLE: {e}"))),
         }
         if config.is_ok() {
-            match select_identity(None, ok_config, self.settings.sp_token_exchange) {
+            // The choice fetch makes, for the same request.
+            let chosen = select_identity(
+                Some(ctx.request),
+                ok_config,
+                self.settings.sp_token_exchange,
+            );
+            match chosen {
                 Ok(identity) => {
                     facts.push(("identity", identity.label()));
                     let tenant = match &identity {
@@ -339,7 +345,23 @@ impl Backend for AcrBackend {
                             .unwrap_or_else(|| "-".into()),
                     };
                     facts.push(("tenant", tenant));
-                    facts.push(("pod identity", "used when kubelet sends a service-account token and the account is annotated with a client id".into()));
+                    if !matches!(
+                        identity,
+                        Identity::Token {
+                            source: Source::PodToken { .. },
+                            ..
+                        }
+                    ) {
+                        facts.push((
+                            "pod identity",
+                            format!(
+                                "not this request; used when kubelet sends a service-account \
+                                 token and the account is annotated with a client id ({} or {})",
+                                annotations::AZURE_ACR_CLIENT_ID,
+                                annotations::AZURE_WI_CLIENT_ID
+                            ),
+                        ));
+                    }
                 }
                 Err(e) => facts.push(("identity", format!("NONE: {e}"))),
             }
@@ -361,18 +383,80 @@ impl Backend for AcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ApiVersion, Request};
+    use crate::protocol::Request;
+    use crate::test_util::{self, Pull};
     use std::path::Path;
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
-        Request {
-            api_version: ApiVersion::V1,
-            image: "myacr.azurecr.io/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+        test_util::request("myacr.azurecr.io/app", token, annotations)
+    }
+
+    fn fact(facts: &[(&'static str, String)], label: &str) -> Option<String> {
+        facts
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn describe_shows_the_identity_fetch_selects_for_the_request() {
+        let b = AcrBackend::new(
+            AcrTarget::registry("myacr.azurecr.io"),
+            &AzureSettings::default(),
+            Duration::from_secs(300),
+        );
+        let pod = Pull::new(
+            "myacr.azurecr.io/app",
+            Some("pod-token"),
+            &[
+                (annotations::AZURE_ACR_CLIENT_ID, "pod-client"),
+                (annotations::AZURE_ACR_TENANT_ID, "pod-tenant"),
+            ],
+        );
+        let facts = b.describe(&pod.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            "workload identity pod-client (pod service-account token)"
+        );
+        assert_eq!(fact(&facts, "tenant").unwrap(), "pod-tenant");
+        assert_eq!(fact(&facts, "pod identity"), None);
+        assert!(!format!("{facts:?}").contains("pod-token"), "{facts:?}");
+
+        let node = Pull::new("myacr.azurecr.io/app", None, &[]);
+        let facts = b.describe(&node.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            "managed identity system-assigned"
+        );
+        assert!(fact(&facts, "pod identity")
+            .unwrap()
+            .starts_with("not this request; "));
+    }
+
+    #[test]
+    fn describe_and_fetch_refuse_a_pod_without_a_tenant_alike() {
+        let b = AcrBackend::new(
+            AcrTarget::registry("myacr.azurecr.io"),
+            &AzureSettings::default(),
+            Duration::from_secs(300),
+        );
+        let pull = Pull::new(
+            "myacr.azurecr.io/app",
+            Some("pod-token"),
+            &[(annotations::AZURE_ACR_CLIENT_ID, "pod-client")],
+        );
+        let why = select_identity(Some(&pull.request), None, false)
+            .err()
+            .unwrap();
+        assert_eq!(
+            fact(&b.describe(&pull.context()), "identity").unwrap(),
+            format!("NONE: {why}")
+        );
+        // The selection fails before any network step, so fetch can run here.
+        #[cfg(feature = "azure")]
+        {
+            let e = b.fetch(&pull.context()).unwrap_err().to_string();
+            assert!(e.contains(&why), "{e}");
         }
     }
 

@@ -223,7 +223,7 @@ impl Backend for GcrBackend {
         BackendKind::Gcr
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let mut facts = Vec::new();
         match &self.target {
             GcrTarget::Host(h) => facts.push((
@@ -258,31 +258,58 @@ impl Backend for GcrBackend {
             ),
         };
         facts.push(("flow", flow));
-        if self.settings.flow == AuthFlow::Gcr {
-            let node = match keyfile::path_from_env() {
+        // The plan fetch executes, from the same function and the same request.
+        let decided = plan(&self.settings, ctx.request);
+        let identity = match &decided {
+            Ok(Plan::NodeToken) => match keyfile::path_from_env() {
                 Some(path) => format!(
-                    "service-account key file {} ({CREDENTIALS_ENV})",
+                    "node: service-account key file {} ({CREDENTIALS_ENV})",
                     path.display()
                 ),
                 None => {
                     let adc = keyfile::adc_path()
                         .map(|p| format!("; if unreachable, gcloud ADC file {}", p.display()))
                         .unwrap_or_default();
-                    format!("default service account of metadata server {md_host}{adc}")
+                    format!("node: default service account of metadata server {md_host}{adc}")
                 }
-            };
-            facts.push(("node identity", node));
-            if let Some((audience, needs_annotation)) = self.settings.workload_identity() {
+            },
+            Ok(Plan::Pod {
+                audience,
+                impersonate,
+                ..
+            }) => {
+                let then = impersonate
+                    .as_ref()
+                    .map(|email| format!(", then service account {email} impersonated"))
+                    .unwrap_or_default();
+                format!(
+                    "pod: its service-account token exchanged at STS (workload identity, \
+                     audience {audience}){then}"
+                )
+            }
+            Ok(Plan::DockerCfg | Plan::DockerCfgUrl) => {
+                "none of its own: the .dockercfg entries matching the image".to_string()
+            }
+            Err(m) => format!("NONE: {m}"),
+        };
+        facts.push(("identity", identity));
+        if self.settings.flow == AuthFlow::Gcr {
+            if let (Ok(Plan::NodeToken), Some((audience, needs_annotation))) =
+                (&decided, self.settings.workload_identity())
+            {
                 let who = if needs_annotation {
-                    format!("pods whose service account has {GKE_ENABLE_WI_IMAGE_PULL}: \"true\"")
+                    format!(
+                        "pods whose service account has {GKE_ENABLE_WI_IMAGE_PULL}: \"true\" and \
+                         a service-account token"
+                    )
                 } else {
                     "requests carrying a service-account token".to_string()
                 };
                 facts.push((
                     "workload identity",
                     format!(
-                        "{who}: STS audience {audience}; {GKE_GCP_SERVICE_ACCOUNT} selects a \
-                         service account to impersonate (check sends no pod token)"
+                        "not this request; used for {who}: STS audience {audience}; \
+                         {GKE_GCP_SERVICE_ACCOUNT} selects a service account to impersonate"
                     ),
                 ));
             }
@@ -323,17 +350,103 @@ impl Backend for GcrBackend {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::protocol::ApiVersion;
+    use crate::hosts::{classify, CloudRegistry};
+    use crate::test_util::{self, Pull};
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
-        Request {
-            api_version: ApiVersion::V1,
-            image: "gcr.io/p/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+        test_util::request("gcr.io/p/app", token, annotations)
+    }
+
+    fn backend(settings: GoogleSettings) -> GcrBackend {
+        let Some(CloudRegistry::Gcr(host)) = classify("gcr.io") else {
+            panic!("gcr.io is a Google registry");
+        };
+        GcrBackend::new(GcrTarget::Host(host), &settings, Duration::from_secs(300))
+    }
+
+    fn fact(facts: &[(&'static str, String)], label: &str) -> Option<String> {
+        facts
+            .iter()
+            .find(|(l, _)| *l == label)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn describe_shows_the_plan_fetch_runs_for_the_request() {
+        let b = backend(gke());
+        let audience = "identitynamespace:p.svc.id.goog:https://container.googleapis.com/v1/projects/p/locations/l/clusters/c";
+        let opted_in = Pull::new(
+            "gcr.io/p/app",
+            Some("jwt"),
+            &[
+                (GKE_ENABLE_WI_IMAGE_PULL, "true"),
+                (GKE_GCP_SERVICE_ACCOUNT, "puller@p.iam.gserviceaccount.com"),
+            ],
+        );
+        let facts = b.describe(&opted_in.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            format!(
+                "pod: its service-account token exchanged at STS (workload identity, audience \
+                 {audience}), then service account puller@p.iam.gserviceaccount.com impersonated"
+            )
+        );
+        assert_eq!(fact(&facts, "workload identity"), None, "{facts:?}");
+        assert!(!format!("{facts:?}").contains("jwt"), "{facts:?}");
+
+        // The same token without the opt-in annotation: the node's identity, as plan decides.
+        let not_opted_in = Pull::new("gcr.io/p/app", Some("jwt"), &[]);
+        let facts = b.describe(&not_opted_in.context());
+        assert!(
+            fact(&facts, "identity").unwrap().starts_with("node: "),
+            "{facts:?}"
+        );
+        let wi = fact(&facts, "workload identity").unwrap();
+        assert!(
+            wi.starts_with("not this request; ") && wi.contains(audience),
+            "{wi}"
+        );
+
+        // A pool audience needs no annotation: a token is enough.
+        let pool = backend(GoogleSettings {
+            workload_identity_audience: Some(POOL.into()),
+            ..Default::default()
+        });
+        let facts = pool.describe(&not_opted_in.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            format!(
+                "pod: its service-account token exchanged at STS (workload identity, audience \
+                 {POOL})"
+            )
+        );
+        let facts = pool.describe(&Pull::new("gcr.io/p/app", None, &[]).context());
+        assert!(fact(&facts, "identity").unwrap().starts_with("node: "));
+
+        let dockercfg = backend(GoogleSettings {
+            flow: AuthFlow::DockerCfg,
+            ..gke()
+        });
+        assert_eq!(
+            fact(&dockercfg.describe(&opted_in.context()), "identity").unwrap(),
+            "none of its own: the .dockercfg entries matching the image"
+        );
+    }
+
+    #[test]
+    fn describe_and_fetch_refuse_an_opted_in_pod_without_a_token_alike() {
+        let b = backend(gke());
+        let pull = Pull::new("gcr.io/p/app", None, &[(GKE_ENABLE_WI_IMAGE_PULL, "true")]);
+        let why = plan(&b.settings, &pull.request).unwrap_err();
+        assert_eq!(
+            fact(&b.describe(&pull.context()), "identity").unwrap(),
+            format!("NONE: {why}")
+        );
+        // The plan fails before any network step, so fetch can run here.
+        #[cfg(feature = "gcp")]
+        if CacheOverrides::from_env().is_ok() {
+            let e = b.fetch(&pull.context()).unwrap_err().to_string();
+            assert!(e.contains(&why), "{e}");
         }
     }
 

@@ -193,9 +193,11 @@ pub trait Backend {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
 
-    /// Facts `check` shows before fetching, without touching the network: identity source,
-    /// region, files read. Pairs of (label, value); values never hold secrets.
-    fn describe(&self) -> Vec<(&'static str, String)>;
+    /// Facts `check` shows before fetching, without touching the network: the decision
+    /// [`Backend::fetch`] will execute for this request (whose identity, which flow, region,
+    /// files), computed by the same function `fetch` calls, so the dry run and the real run
+    /// cannot disagree. Pairs of (label, value); values never hold secrets.
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)>;
 
     /// Fetches credentials.
     fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials>;
