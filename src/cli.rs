@@ -632,6 +632,7 @@ impl<'a> SubcommandArgs<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Invocation> {
         parse_args(
@@ -639,6 +640,15 @@ mod tests {
             &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )
     }
+
+    /// Parses `args` as the binary started under the name `program`.
+    fn parse_as(program: &str, args: &[&str]) -> Result<Invocation> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse_args(program, &args)
+    }
+
+    const GOOGLE_POOL: &str =
+        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
 
     #[test]
     fn no_arguments_and_get_credentials_serve() {
@@ -839,5 +849,177 @@ mod tests {
                 .is_err()
         );
         assert!(check_provider_args("cloud-credential-provider", &["--nope".into()]).is_err());
+    }
+
+    #[test]
+    fn auth_provider_gcp_command_lines_parse_as() {
+        let inv = parse_as(
+            "auth-provider-gcp",
+            &["get-credentials", "--authFlow", "dockercfg-url", "--v=3"],
+        )
+        .unwrap();
+        assert_eq!(inv.command, Command::Serve);
+        assert_eq!(inv.settings.google.flow, AuthFlow::DockerCfgUrl);
+        assert_eq!(inv.verbosity, 3);
+        let inv = parse_as(
+            "auth-provider-gcp",
+            &[
+                "get-credentials",
+                "--authFlow=gcr",
+                "--identity-provider=https://container.googleapis.com/v1/projects/p/locations/l/clusters/c",
+                "--project-id",
+                "p",
+                "--gcr-fixed-keys",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.settings.google.project_id.as_deref(), Some("p"));
+        assert!(inv.settings.google.fixed_keys);
+        let inv = parse_as(
+            "cloud-credential-provider",
+            &["--workload-identity-audience", GOOGLE_POOL],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.google.workload_identity_audience.as_deref(),
+            Some(GOOGLE_POOL)
+        );
+        for bad in [
+            &["--authFlow=oauth"][..],
+            &["--project-id=p"][..],
+            &["--identity-provider="][..],
+            &["--workload-identity-audience=projects/1"][..],
+        ] {
+            assert!(
+                matches!(parse_as("auth-provider-gcp", bad), Err(Error::Usage(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn acr_credential_provider_command_lines_parse() {
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "/etc/kubernetes/azure.json",
+                "--registry-mirror=mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.command, Command::Serve);
+        let azure = &inv.settings.azure;
+        assert_eq!(
+            azure.config.as_deref(),
+            Some(Path::new("/etc/kubernetes/azure.json"))
+        );
+        assert_eq!(azure.mirrors.len(), 2);
+        assert_eq!(azure.mirrors[1].source, "reg.local:5000");
+
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "get-credentials",
+                "/etc/kubernetes/azure.json",
+                "-r",
+                "a.io:b.azurecr.io",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/etc/kubernetes/azure.json"))
+        );
+        assert_eq!(inv.settings.azure.mirrors[0].target, "b.azurecr.io");
+
+        // --azure-config wins over the positional file; any name takes the flags.
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "/a.json",
+                "--azure-config",
+                "/b.json",
+                "--azure-sp-token-exchange",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/b.json"))
+        );
+        assert!(inv.settings.azure.sp_token_exchange);
+        let inv = parse_as("cloud-credential-provider", &["--azure-config=/c.json"]).unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/c.json"))
+        );
+    }
+
+    #[test]
+    fn bad_azure_arguments_are_usage_errors() {
+        let e = parse_as(
+            "acr-credential-provider",
+            &["--registry-mirror=mcr.microsoft.com"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--registry-mirror") && e.contains("SRC:DST"),
+            "{e}"
+        );
+        assert!(parse_as("cloud-credential-provider", &["/etc/kubernetes/azure.json"]).is_err());
+        assert!(parse_as("cloud-credential-provider", &["--azure-config="]).is_err());
+        // Other drop-in names do not take the positional as azure.json.
+        let inv = parse_as("ecr-credential-provider", &["/etc/kubernetes/azure.json"]).unwrap();
+        assert_eq!(inv.settings.azure.config, None);
+    }
+
+    /// The token-cache key of an ECR request under the command line `args`.
+    fn cache_key(args: &[&str]) -> String {
+        let settings = parse(args).unwrap().settings;
+        let request = crate::backend::test_pull::request("r.example/app", None, &[]);
+        let env = std::collections::BTreeMap::new();
+        let kind = crate::backend::BackendKind::Ecr;
+        crate::token_cache::CacheKey::new(kind, "r.example", &request, &settings, &env).file_name()
+    }
+
+    #[test]
+    fn flags_that_change_the_answer_change_the_cache_key() {
+        for args in [
+            &["--config=/a"][..],
+            &["--docker-config=/a"],
+            &["--docker-config=/a", "--docker-config=/b"],
+            &["--azure-config=/a"],
+            &["-r", "a.example:b.azurecr.io"],
+            &["--azure-sp-token-exchange"],
+            &["--gcr-fixed-keys"],
+            &["--authFlow=dockercfg"],
+            &["--identity-provider=https://i", "--project-id=p"],
+            &["--workload-identity-audience", GOOGLE_POOL],
+        ] {
+            assert_ne!(cache_key(&[]), cache_key(args), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn flags_that_do_not_change_the_answer_keep_the_cache_key() {
+        let base = cache_key(&["get-credentials", "--authFlow=gcr"]);
+        for args in [
+            &["get-credentials", "--authFlow", "gcr", "-v"][..],
+            &["--authFlow=gcr", "--v=4"],
+            &["--authFlow=gcr", "-vv", "--verbose"],
+            &["--authFlow=gcr", "--timeout=5s"],
+            &["--authFlow=gcr", "--static-cache-duration=1m"],
+            &["--authFlow=gcr", "--cache-dir=/elsewhere"],
+            &["--authFlow=gcr", "-o", "json"],
+            &["check", "gcr.io/p/app", "--authFlow=gcr", "--offline"],
+        ] {
+            assert_eq!(base, cache_key(args), "{args:?}");
+        }
+        // Spellings of one mirror flag are one setting.
+        assert_eq!(
+            cache_key(&["-r", "a.example:b.azurecr.io"]),
+            cache_key(&["--registry-mirror=a.example:b.azurecr.io"])
+        );
     }
 }

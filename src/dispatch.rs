@@ -133,8 +133,9 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::test_pull::Pull;
     use crate::backend::{self, BackendKind};
-    use crate::test_util::{Pull, TempDir};
+    use crate::test_util::TempDir;
 
     fn route_for(image: &str, settings: &Settings) -> Route {
         route(&ImageRef::parse(image).unwrap(), settings).unwrap()

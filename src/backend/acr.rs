@@ -383,12 +383,12 @@ impl Backend for AcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::test_pull::{self, Pull};
     use crate::protocol::Request;
-    use crate::test_util::{self, Pull};
     use std::path::Path;
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
-        test_util::request("myacr.azurecr.io/app", token, annotations)
+        test_pull::request("myacr.azurecr.io/app", token, annotations)
     }
 
     fn fact(facts: &[(&'static str, String)], label: &str) -> Option<String> {
@@ -538,88 +538,6 @@ mod tests {
             select_identity(None, None, false).unwrap().label(),
             "managed identity system-assigned"
         );
-    }
-
-    fn parse_as(program: &str, args: &[&str]) -> Result<crate::cli::Invocation> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        crate::cli::parse_args(program, &args)
-    }
-
-    #[test]
-    fn reference_command_lines_parse() {
-        let inv = parse_as(
-            "acr-credential-provider",
-            &[
-                "/etc/kubernetes/azure.json",
-                "--registry-mirror=mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io",
-            ],
-        )
-        .unwrap();
-        assert_eq!(inv.command, crate::cli::Command::Serve);
-        let azure = &inv.settings.azure;
-        assert_eq!(
-            azure.config.as_deref(),
-            Some(Path::new("/etc/kubernetes/azure.json"))
-        );
-        assert_eq!(azure.mirrors.len(), 2);
-        assert_eq!(azure.mirrors[1].source, "reg.local:5000");
-
-        let inv = parse_as(
-            "acr-credential-provider",
-            &[
-                "get-credentials",
-                "/etc/kubernetes/azure.json",
-                "-r",
-                "a.io:b.azurecr.io",
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            inv.settings.azure.config.as_deref(),
-            Some(Path::new("/etc/kubernetes/azure.json"))
-        );
-        assert_eq!(inv.settings.azure.mirrors[0].target, "b.azurecr.io");
-
-        // --azure-config wins over the positional file; any name takes the flags.
-        let inv = parse_as(
-            "acr-credential-provider",
-            &[
-                "/a.json",
-                "--azure-config",
-                "/b.json",
-                "--azure-sp-token-exchange",
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            inv.settings.azure.config.as_deref(),
-            Some(Path::new("/b.json"))
-        );
-        assert!(inv.settings.azure.sp_token_exchange);
-        let inv = parse_as("cloud-credential-provider", &["--azure-config=/c.json"]).unwrap();
-        assert_eq!(
-            inv.settings.azure.config.as_deref(),
-            Some(Path::new("/c.json"))
-        );
-    }
-
-    #[test]
-    fn bad_azure_arguments_are_usage_errors() {
-        let e = parse_as(
-            "acr-credential-provider",
-            &["--registry-mirror=mcr.microsoft.com"],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("--registry-mirror") && e.contains("SRC:DST"),
-            "{e}"
-        );
-        assert!(parse_as("cloud-credential-provider", &["/etc/kubernetes/azure.json"]).is_err());
-        assert!(parse_as("cloud-credential-provider", &["--azure-config="]).is_err());
-        // Other drop-in names do not take the positional as azure.json.
-        let inv = parse_as("ecr-credential-provider", &["/etc/kubernetes/azure.json"]).unwrap();
-        assert_eq!(inv.settings.azure.config, None);
     }
 
     #[test]

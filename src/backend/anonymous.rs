@@ -85,7 +85,7 @@ impl Backend for Anonymous {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::Pull;
+    use crate::backend::test_pull::Pull;
 
     #[test]
     fn no_credentials_are_cached_for_the_static_duration() {

@@ -356,8 +356,8 @@ fn endpoint_override_env(api: Api) -> Option<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::test_pull::Pull;
     use crate::hosts::{classify, CloudRegistry};
-    use crate::test_util::Pull;
 
     fn image(s: &str) -> ImageRef {
         ImageRef::parse(s).unwrap()

@@ -349,12 +349,11 @@ impl Backend for GcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
+    use crate::backend::test_pull::{self, Pull};
     use crate::hosts::{classify, CloudRegistry};
-    use crate::test_util::{self, Pull};
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
-        test_util::request("gcr.io/p/app", token, annotations)
+        test_pull::request("gcr.io/p/app", token, annotations)
     }
 
     fn backend(settings: GoogleSettings) -> GcrBackend {
@@ -549,56 +548,6 @@ mod tests {
             .unwrap(),
             Plan::DockerCfgUrl
         );
-    }
-
-    #[test]
-    fn reference_command_lines_parse() {
-        let parse = |program: &str, args: &[&str]| {
-            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            crate::cli::parse_args(program, &args)
-        };
-        let inv = parse(
-            "auth-provider-gcp",
-            &["get-credentials", "--authFlow", "dockercfg-url", "--v=3"],
-        )
-        .unwrap();
-        assert_eq!(inv.command, crate::cli::Command::Serve);
-        assert_eq!(inv.settings.google.flow, AuthFlow::DockerCfgUrl);
-        assert_eq!(inv.verbosity, 3);
-        let inv = parse(
-            "auth-provider-gcp",
-            &[
-                "get-credentials",
-                "--authFlow=gcr",
-                "--identity-provider=https://container.googleapis.com/v1/projects/p/locations/l/clusters/c",
-                "--project-id",
-                "p",
-                "--gcr-fixed-keys",
-            ],
-        )
-        .unwrap();
-        assert_eq!(inv.settings.google.project_id.as_deref(), Some("p"));
-        assert!(inv.settings.google.fixed_keys);
-        let inv = parse(
-            "cloud-credential-provider",
-            &["--workload-identity-audience", POOL],
-        )
-        .unwrap();
-        assert_eq!(
-            inv.settings.google.workload_identity_audience.as_deref(),
-            Some(POOL)
-        );
-        for bad in [
-            &["--authFlow=oauth"][..],
-            &["--project-id=p"][..],
-            &["--identity-provider="][..],
-            &["--workload-identity-audience=projects/1"][..],
-        ] {
-            assert!(
-                matches!(parse("auth-provider-gcp", bad), Err(Error::Usage(_))),
-                "{bad:?}"
-            );
-        }
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub mod anonymous;
 pub mod ecr;
 pub mod file;
 pub mod gcr;
+#[cfg(test)]
+pub(crate) mod test_pull;
 
 /// The backend names shown by `check` and accepted in host rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
