@@ -632,6 +632,7 @@ impl<'a> SubcommandArgs<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::google::examples::POOL;
     use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Invocation> {
@@ -646,9 +647,6 @@ mod tests {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         parse_args(program, &args)
     }
-
-    const GOOGLE_POOL: &str =
-        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
 
     #[test]
     fn no_arguments_and_get_credentials_serve() {
@@ -877,12 +875,12 @@ mod tests {
         assert!(inv.settings.google.fixed_keys);
         let inv = parse_as(
             "cloud-credential-provider",
-            &["--workload-identity-audience", GOOGLE_POOL],
+            &["--workload-identity-audience", POOL],
         )
         .unwrap();
         assert_eq!(
             inv.settings.google.workload_identity_audience.as_deref(),
-            Some(GOOGLE_POOL)
+            Some(POOL)
         );
         for bad in [
             &["--authFlow=oauth"][..],
@@ -995,7 +993,7 @@ mod tests {
             &["--gcr-fixed-keys"],
             &["--authFlow=dockercfg"],
             &["--identity-provider=https://i", "--project-id=p"],
-            &["--workload-identity-audience", GOOGLE_POOL],
+            &["--workload-identity-audience", POOL],
         ] {
             assert_ne!(cache_key(&[]), cache_key(args), "{args:?}");
         }

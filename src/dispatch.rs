@@ -133,7 +133,7 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::test_pull::Pull;
+    use crate::backend::test_pull::{fact, Pull};
     use crate::backend::{self, BackendKind};
     use crate::test_util::TempDir;
 
@@ -144,8 +144,7 @@ mod tests {
     fn cache_line(route: &Route, settings: &Settings) -> String {
         let pull = Pull::new("registry.example.com/app", None, &[]);
         let described = backend::build(route.target.clone(), settings).describe(&pull.context());
-        let (_, cache) = described.iter().find(|(k, _)| *k == "cache").unwrap();
-        cache.clone()
+        fact(&described, "cache").unwrap()
     }
 
     #[test]

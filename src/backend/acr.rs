@@ -383,7 +383,7 @@ impl Backend for AcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::test_pull::{self, Pull};
+    use crate::backend::test_pull::{self, fact, Pull};
     use crate::protocol::Request;
     use std::path::Path;
 
@@ -391,20 +391,18 @@ mod tests {
         test_pull::request("myacr.azurecr.io/app", token, annotations)
     }
 
-    fn fact(facts: &[(&'static str, String)], label: &str) -> Option<String> {
-        facts
-            .iter()
-            .find(|(l, _)| *l == label)
-            .map(|(_, v)| v.clone())
+    /// The backend for `myacr.azurecr.io` on a node without azure.json.
+    fn backend_without_azure_json() -> AcrBackend {
+        AcrBackend::new(
+            AcrTarget::registry("myacr.azurecr.io"),
+            &AzureSettings::default(),
+            Duration::from_secs(300),
+        )
     }
 
     #[test]
     fn describe_shows_the_identity_fetch_selects_for_the_request() {
-        let b = AcrBackend::new(
-            AcrTarget::registry("myacr.azurecr.io"),
-            &AzureSettings::default(),
-            Duration::from_secs(300),
-        );
+        let b = backend_without_azure_json();
         let pod = Pull::new(
             "myacr.azurecr.io/app",
             Some("pod-token"),
@@ -435,11 +433,7 @@ mod tests {
 
     #[test]
     fn describe_and_fetch_refuse_a_pod_without_a_tenant_alike() {
-        let b = AcrBackend::new(
-            AcrTarget::registry("myacr.azurecr.io"),
-            &AzureSettings::default(),
-            Duration::from_secs(300),
-        );
+        let b = backend_without_azure_json();
         let pull = Pull::new(
             "myacr.azurecr.io/app",
             Some("pod-token"),

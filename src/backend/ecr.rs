@@ -356,7 +356,7 @@ fn endpoint_override_env(api: Api) -> Option<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::test_pull::Pull;
+    use crate::backend::test_pull::{fact, Pull};
     use crate::hosts::{classify, CloudRegistry};
 
     fn image(s: &str) -> ImageRef {
@@ -501,9 +501,7 @@ mod tests {
     }
 
     fn identity(b: &EcrBackend, pull: &Pull) -> String {
-        let facts = b.describe(&pull.context());
-        let found = facts.iter().find(|(label, _)| *label == "identity");
-        found.map(|(_, v)| v.clone()).unwrap_or_default()
+        fact(&b.describe(&pull.context()), "identity").unwrap_or_default()
     }
 
     #[test]

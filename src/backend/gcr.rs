@@ -349,8 +349,9 @@ impl Backend for GcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::test_pull::{self, Pull};
+    use crate::backend::test_pull::{self, fact, Pull};
     use crate::hosts::{classify, CloudRegistry};
+    use crate::settings::google::examples::{gke, POOL};
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
         test_pull::request("gcr.io/p/app", token, annotations)
@@ -361,13 +362,6 @@ mod tests {
             panic!("gcr.io is a Google registry");
         };
         GcrBackend::new(GcrTarget::Host(host), &settings, Duration::from_secs(300))
-    }
-
-    fn fact(facts: &[(&'static str, String)], label: &str) -> Option<String> {
-        facts
-            .iter()
-            .find(|(l, _)| *l == label)
-            .map(|(_, v)| v.clone())
     }
 
     #[test]
@@ -448,19 +442,6 @@ mod tests {
             assert!(e.contains(&why), "{e}");
         }
     }
-
-    fn gke() -> GoogleSettings {
-        GoogleSettings {
-            identity_provider: Some(
-                "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c".into(),
-            ),
-            project_id: Some("p".into()),
-            ..Default::default()
-        }
-    }
-
-    const POOL: &str =
-        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
 
     #[test]
     fn gke_style_needs_the_annotation_exactly_true() {

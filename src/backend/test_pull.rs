@@ -23,6 +23,14 @@ pub fn request(image: &str, token: Option<&str>, annotations: &[(&str, &str)]) -
     }
 }
 
+/// The value `describe` gave `label`, if it gave one.
+pub fn fact(facts: &[(&'static str, String)], label: &str) -> Option<String> {
+    facts
+        .iter()
+        .find(|(l, _)| *l == label)
+        .map(|(_, v)| v.clone())
+}
+
 /// One image pull as a backend sees it: the image, kubelet's request for it and a deadline,
 /// lent out as the [`FetchContext`] that `describe` and `fetch` take.
 pub struct Pull {

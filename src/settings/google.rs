@@ -138,11 +138,17 @@ pub fn check_pool_audience(audience: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Google settings the tests of several modules share (compiled in tests only).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod examples {
+    use super::GoogleSettings;
 
-    fn gke() -> GoogleSettings {
+    /// A workload identity pool provider, as `--workload-identity-audience` takes it.
+    pub const POOL: &str =
+        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
+
+    /// GKE-style workload identity: cluster `c` of project `p`.
+    pub fn gke() -> GoogleSettings {
         GoogleSettings {
             identity_provider: Some(
                 "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c".into(),
@@ -151,9 +157,12 @@ mod tests {
             ..Default::default()
         }
     }
+}
 
-    const POOL: &str =
-        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
+#[cfg(test)]
+mod tests {
+    use super::examples::{gke, POOL};
+    use super::*;
 
     #[test]
     fn flag_combinations_are_checked() {
