@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::lifetime::DEFAULT_STATIC_CACHE;
-pub use azure::{AzureSettings, Mirror};
+pub use azure::AzureSettings;
 pub use google::{AuthFlow, GoogleSettings};
 
 /// The parts of the command line that decide routing and backends.

@@ -34,7 +34,7 @@ use crate::lifetime::Lifetime;
 use crate::log;
 use dir::{CacheDir, Read};
 use entry::{Entry, Invalid};
-pub use key::{key_env, key_env_var, CacheKey};
+pub use key::{key_env, CacheKey};
 pub use lock::Flight;
 
 /// Format version of entry files; entries of another version are a miss (and replaced). 2 added

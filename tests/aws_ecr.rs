@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use cloud_credential_provider::duration::parse_go_duration;
+use cloud_credential_provider::parse_go_duration;
 use serde_json::{json, Value};
 use support::moto::{
     run_aws, run_aws_as, AwsEnv, EcrFake, Fault, FaultProxy, HungEndpoint, Moto, NodeKeys, Recorded,

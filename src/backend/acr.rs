@@ -159,6 +159,8 @@ pub fn route_custom_suffix(
 
 /// Where an Entra token comes from.
 #[derive(Debug, Clone)]
+// The tenants and secrets are read by the network half (cargo feature `azure`) only.
+#[cfg_attr(not(feature = "azure"), allow(dead_code))]
 pub enum Source {
     /// The node's managed identity through IMDS; `None` is the system-assigned one.
     Managed(Option<UserAssigned>),

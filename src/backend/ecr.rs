@@ -34,6 +34,8 @@ mod sdk_files;
 /// role annotation (as in the reference plugin).
 pub const ROLE_ARN_ENV: &str = "AWS_ECR_ROLE_ARN";
 /// The STS session name of pod-identity pulls; shows up in CloudTrail as the role session.
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub const SESSION_NAME: &str = "ecr-credential-provider";
 
 /// What the AWS backend was asked to serve.
@@ -162,6 +164,8 @@ fn role_for(request: &Request) -> RoleChoice {
 
 /// Why an authorization token could not be decoded. Never carries any part of the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub enum TokenError {
     /// Not valid base64.
     Base64,
@@ -183,6 +187,8 @@ impl std::fmt::Display for TokenError {
 
 /// Decodes an ECR authorization token (base64 of `AWS:<password>`) into user name and password,
 /// split at the first `:` (a password may itself contain `:`).
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub fn decode_token(token: &str) -> std::result::Result<AuthConfig, TokenError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
@@ -199,6 +205,8 @@ pub fn decode_token(token: &str) -> std::result::Result<AuthConfig, TokenError> 
 /// the image names a port, for `host:port` too: kubelet matches a key's port exactly, and the
 /// `Registry` cache key is `host[:port]`. A host rule answers for the image's `host[:port]`
 /// only: the rule, not the name, claimed that registry.
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub fn auth_keys(image: &ImageRef, from_rule: bool) -> Vec<String> {
     let mut keys = Vec::new();
     if !from_rule || image.port().is_none() {

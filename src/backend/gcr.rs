@@ -43,6 +43,8 @@ use crate::settings::google::{AuthFlow, GoogleSettings};
 use keyfile::CREDENTIALS_ENV;
 
 /// The username Google registries expect with an OAuth access token.
+// Used by the network half (cargo feature `gcp`) only.
+#[cfg_attr(not(feature = "gcp"), allow(dead_code))]
 pub const USERNAME: &str = "_token";
 /// The reference plugin's fixed auth keys, sent with `--gcr-fixed-keys`.
 pub const FIXED_KEYS: [&str; 4] = [

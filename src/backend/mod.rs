@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hosts::CloudRegistry;
 use crate::image::ImageRef;
 use crate::lifetime::Lifetime;
@@ -73,7 +73,9 @@ impl BackendKind {
         BackendKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
-    /// The cargo feature that compiles this backend's network half in, if any.
+    /// The cargo feature that compiles this backend's network half in, if any (asked only
+    /// by a build without some cloud).
+    #[cfg(not(all(feature = "aws", feature = "azure", feature = "gcp")))]
     pub fn feature(self) -> Option<&'static str> {
         match self {
             BackendKind::Ecr | BackendKind::EcrPublic => Some("aws"),
@@ -154,9 +156,10 @@ pub fn build(target: Target, settings: &Settings) -> Box<dyn Backend> {
 /// The error for an image of a cloud this binary was built without (cargo features `aws`,
 /// `azure`, `gcp`). Routing still recognises the cloud's hosts in such a build, so the operator
 /// learns why instead of seeing an anonymous pull fail.
-pub fn not_built(kind: BackendKind, registry: &str) -> Error {
+#[cfg(not(all(feature = "aws", feature = "azure", feature = "gcp")))]
+pub fn not_built(kind: BackendKind, registry: &str) -> crate::error::Error {
     let feature = kind.feature().unwrap_or("default");
-    Error::backend(
+    crate::error::Error::backend(
         kind.as_str(),
         registry,
         format!(

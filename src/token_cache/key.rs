@@ -194,7 +194,8 @@ fn answer_settings(settings: &Settings) -> Vec<(&'static str, Vec<u8>)> {
 mod tests {
     use super::*;
     use crate::backend::test_pull;
-    use crate::settings::{AuthFlow, Mirror};
+    use crate::settings::azure::Mirror;
+    use crate::settings::AuthFlow;
     use std::path::PathBuf;
 
     /// Default settings with `change` applied.
