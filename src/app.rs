@@ -57,7 +57,10 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
     log::set_verbosity(invocation.verbosity);
     let deadline = Deadline::after(invocation.timeout);
     match invocation.command {
-        Command::Help => write_stdout(&help_text()).map(|_| 0),
+        Command::Help => {
+            let node_commands = [crate::install::HELP, crate::sync_docker_config::HELP].concat();
+            write_stdout(&help_text(&node_commands)).map(|_| 0)
+        }
         Command::Version => write_stdout(&crate::build_info::version_text()).map(|_| 0),
         Command::Serve => {
             watchdog::arm(deadline, invocation.timeout);
@@ -77,8 +80,13 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
                 None => Ok(0),
             }
         }
-        Command::Install(options) => write_stdout(&crate::install::run(&options)?).map(|_| 0),
-        Command::SyncDockerConfig(options) => crate::sync_docker_config::run(&options),
+        Command::Install(args) => {
+            let options = crate::install::parse_args(&args)?;
+            write_stdout(&crate::install::run(&options)?).map(|_| 0)
+        }
+        Command::SyncDockerConfig(args) => {
+            crate::sync_docker_config::run(&crate::sync_docker_config::parse_args(&args)?)
+        }
         Command::Cache(options) => {
             let dir = invocation
                 .settings

@@ -15,7 +15,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::backend::BackendKind;
+use crate::backend::{BackendKind, FetchContext};
 use crate::deadline::Deadline;
 use crate::duration::format_go_duration;
 use crate::error::{Error, Result};
@@ -56,8 +56,6 @@ pub struct Outcome {
 pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> Result<Outcome> {
     let image = ImageRef::parse(&options.image).map_err(|e| Error::Usage(format!("check: {e}")))?;
     let routed = serve::route(&image, settings)?;
-    let facts = routed.backend.describe();
-    let kind = routed.backend.kind();
     // The same request kubelet would send for this image (v1), with the pod's token and
     // annotations when the operator supplied them.
     let request = Request {
@@ -66,6 +64,13 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
         service_account_token: read_token(options)?,
         service_account_annotations: options.service_account_annotations.clone(),
     };
+    // What the backend will do for this very request (the fetch below runs the same plan).
+    let facts = routed.backend.describe(&FetchContext {
+        image: &image,
+        request: &request,
+        deadline,
+    });
+    let kind = routed.backend.kind();
     // Read before the fetch, so the report shows what a run would have found.
     let cache = settings
         .cache_dir

@@ -10,14 +10,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::gcr::AuthFlow;
 use crate::cache_command::{self, CacheAction, CacheOptions};
 use crate::check::CheckOptions;
 use crate::deadline::{DEFAULT_TIMEOUT, MAX_TIMEOUT};
 use crate::duration::{format_go_duration, parse_go_duration};
 use crate::error::{Error, Result};
 use crate::protocol::EXAMPLE_REQUEST;
-use crate::settings::Settings;
+use crate::settings::{self, AuthFlow, Settings};
 
 /// The names this binary answers to as a kubelet provider: its own, and the reference plugins'
 /// names it replaces (kubelet runs `bin-dir/<provider name>`, so a symlink is enough).
@@ -50,10 +49,15 @@ pub enum Command {
     Help,
     /// `--version`.
     Version,
-    /// `install ...`: this binary, its drop-in names and a kubelet config into place.
-    Install(crate::install::InstallOptions),
-    /// `sync-docker-config ...`: a node Docker config kept equal to a mounted Secret.
-    SyncDockerConfig(crate::sync_docker_config::SyncOptions),
+    /// `install ARGS...`: this binary, its drop-in names and a kubelet config into place. The
+    /// arguments after `install`, parsed by [`crate::install::parse_args`] when the command
+    /// runs: that module runs validate-config's checks, which ask this parser about kubelet's
+    /// args, so the parser must not depend on it.
+    Install(Vec<String>),
+    /// `sync-docker-config ARGS...`: a node Docker config kept equal to a mounted Secret; the
+    /// arguments after the command, parsed by [`crate::sync_docker_config::parse_args`] (see
+    /// [`Command::Install`]).
+    SyncDockerConfig(Vec<String>),
 }
 
 /// A parsed command line.
@@ -180,7 +184,7 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 settings.azure.config = Some(PathBuf::from(non_empty(flag, value(flag)?)?))
             }
             "--registry-mirror" | "-r" => settings.azure.mirrors.extend(
-                crate::backend::acr::mirror::parse(&value(flag)?)
+                settings::azure::parse_mirrors(&value(flag)?)
                     .map_err(|e| Error::Usage(format!("{flag}: {e}")))?,
             ),
             "--azure-sp-token-exchange" => settings.azure.sp_token_exchange = true,
@@ -235,13 +239,13 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
-/// `install ...` and `sync-docker-config ...`, parsed by their own modules; `None` for every
-/// other command line.
+/// `install ...` and `sync-docker-config ...` with their arguments, which their own modules
+/// parse; `None` for every other command line.
 fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
-    let command = match args.first().map(String::as_str) {
-        Some("install") => Command::Install(crate::install::parse_args(&args[1..])?),
-        Some("sync-docker-config") => {
-            Command::SyncDockerConfig(crate::sync_docker_config::parse_args(&args[1..])?)
+    let command = match args.split_first() {
+        Some((first, rest)) if first == "install" => Command::Install(rest.to_vec()),
+        Some((first, rest)) if first == "sync-docker-config" => {
+            Command::SyncDockerConfig(rest.to_vec())
         }
         _ => return Ok(None),
     };
@@ -469,8 +473,9 @@ pub fn check_provider_args(
     }
 }
 
-/// The `--help` text.
-pub fn help_text() -> String {
+/// The `--help` text. `node_commands` is the usage of `install` and `sync-docker-config`,
+/// which their modules write next to their parsers.
+pub fn help_text(node_commands: &str) -> String {
     format!(
         "\
 cloud-credential-provider {version}
@@ -499,7 +504,7 @@ USAGE
       size and identity, never a token. purge removes every entry, or with --expired those
       no run would serve, or with --registry those of registries matching a pattern as in
       matchImages (repeatable, e.g. '*.azurecr.io'). Entries a run is fetching are kept.
-{install}{sync}
+{node_commands}
 OPTIONS
   --docker-config PATH          Serve entries of this Docker config.json (or legacy
                                 .dockercfg) to images they match. Repeatable; for a key in
@@ -576,8 +581,6 @@ auth-provider-gcp it accepts those plugins' positional arguments.
         max = format_go_duration(MAX_TIMEOUT),
         timeout = format_go_duration(DEFAULT_TIMEOUT),
         cache_dir = crate::token_cache::DEFAULT_DIR,
-        install = crate::install::HELP,
-        sync = crate::sync_docker_config::HELP,
     )
 }
 
@@ -629,12 +632,20 @@ impl<'a> SubcommandArgs<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::google::examples::POOL;
+    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Invocation> {
         parse_args(
             "cloud-credential-provider",
             &args.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )
+    }
+
+    /// Parses `args` as the binary started under the name `program`.
+    fn parse_as(program: &str, args: &[&str]) -> Result<Invocation> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse_args(program, &args)
     }
 
     #[test]
@@ -836,5 +847,177 @@ mod tests {
                 .is_err()
         );
         assert!(check_provider_args("cloud-credential-provider", &["--nope".into()]).is_err());
+    }
+
+    #[test]
+    fn auth_provider_gcp_command_lines_parse_as() {
+        let inv = parse_as(
+            "auth-provider-gcp",
+            &["get-credentials", "--authFlow", "dockercfg-url", "--v=3"],
+        )
+        .unwrap();
+        assert_eq!(inv.command, Command::Serve);
+        assert_eq!(inv.settings.google.flow, AuthFlow::DockerCfgUrl);
+        assert_eq!(inv.verbosity, 3);
+        let inv = parse_as(
+            "auth-provider-gcp",
+            &[
+                "get-credentials",
+                "--authFlow=gcr",
+                "--identity-provider=https://container.googleapis.com/v1/projects/p/locations/l/clusters/c",
+                "--project-id",
+                "p",
+                "--gcr-fixed-keys",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.settings.google.project_id.as_deref(), Some("p"));
+        assert!(inv.settings.google.fixed_keys);
+        let inv = parse_as(
+            "cloud-credential-provider",
+            &["--workload-identity-audience", POOL],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.google.workload_identity_audience.as_deref(),
+            Some(POOL)
+        );
+        for bad in [
+            &["--authFlow=oauth"][..],
+            &["--project-id=p"][..],
+            &["--identity-provider="][..],
+            &["--workload-identity-audience=projects/1"][..],
+        ] {
+            assert!(
+                matches!(parse_as("auth-provider-gcp", bad), Err(Error::Usage(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn acr_credential_provider_command_lines_parse() {
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "/etc/kubernetes/azure.json",
+                "--registry-mirror=mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io",
+            ],
+        )
+        .unwrap();
+        assert_eq!(inv.command, Command::Serve);
+        let azure = &inv.settings.azure;
+        assert_eq!(
+            azure.config.as_deref(),
+            Some(Path::new("/etc/kubernetes/azure.json"))
+        );
+        assert_eq!(azure.mirrors.len(), 2);
+        assert_eq!(azure.mirrors[1].source, "reg.local:5000");
+
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "get-credentials",
+                "/etc/kubernetes/azure.json",
+                "-r",
+                "a.io:b.azurecr.io",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/etc/kubernetes/azure.json"))
+        );
+        assert_eq!(inv.settings.azure.mirrors[0].target, "b.azurecr.io");
+
+        // --azure-config wins over the positional file; any name takes the flags.
+        let inv = parse_as(
+            "acr-credential-provider",
+            &[
+                "/a.json",
+                "--azure-config",
+                "/b.json",
+                "--azure-sp-token-exchange",
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/b.json"))
+        );
+        assert!(inv.settings.azure.sp_token_exchange);
+        let inv = parse_as("cloud-credential-provider", &["--azure-config=/c.json"]).unwrap();
+        assert_eq!(
+            inv.settings.azure.config.as_deref(),
+            Some(Path::new("/c.json"))
+        );
+    }
+
+    #[test]
+    fn bad_azure_arguments_are_usage_errors() {
+        let e = parse_as(
+            "acr-credential-provider",
+            &["--registry-mirror=mcr.microsoft.com"],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("--registry-mirror") && e.contains("SRC:DST"),
+            "{e}"
+        );
+        assert!(parse_as("cloud-credential-provider", &["/etc/kubernetes/azure.json"]).is_err());
+        assert!(parse_as("cloud-credential-provider", &["--azure-config="]).is_err());
+        // Other drop-in names do not take the positional as azure.json.
+        let inv = parse_as("ecr-credential-provider", &["/etc/kubernetes/azure.json"]).unwrap();
+        assert_eq!(inv.settings.azure.config, None);
+    }
+
+    /// The token-cache key of an ECR request under the command line `args`.
+    fn cache_key(args: &[&str]) -> String {
+        let settings = parse(args).unwrap().settings;
+        let request = crate::backend::test_pull::request("r.example/app", None, &[]);
+        let env = std::collections::BTreeMap::new();
+        let kind = crate::backend::BackendKind::Ecr;
+        crate::token_cache::CacheKey::new(kind, "r.example", &request, &settings, &env).file_name()
+    }
+
+    #[test]
+    fn flags_that_change_the_answer_change_the_cache_key() {
+        for args in [
+            &["--config=/a"][..],
+            &["--docker-config=/a"],
+            &["--docker-config=/a", "--docker-config=/b"],
+            &["--azure-config=/a"],
+            &["-r", "a.example:b.azurecr.io"],
+            &["--azure-sp-token-exchange"],
+            &["--gcr-fixed-keys"],
+            &["--authFlow=dockercfg"],
+            &["--identity-provider=https://i", "--project-id=p"],
+            &["--workload-identity-audience", POOL],
+        ] {
+            assert_ne!(cache_key(&[]), cache_key(args), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn flags_that_do_not_change_the_answer_keep_the_cache_key() {
+        let base = cache_key(&["get-credentials", "--authFlow=gcr"]);
+        for args in [
+            &["get-credentials", "--authFlow", "gcr", "-v"][..],
+            &["--authFlow=gcr", "--v=4"],
+            &["--authFlow=gcr", "-vv", "--verbose"],
+            &["--authFlow=gcr", "--timeout=5s"],
+            &["--authFlow=gcr", "--static-cache-duration=1m"],
+            &["--authFlow=gcr", "--cache-dir=/elsewhere"],
+            &["--authFlow=gcr", "-o", "json"],
+            &["check", "gcr.io/p/app", "--authFlow=gcr", "--offline"],
+        ] {
+            assert_eq!(base, cache_key(args), "{args:?}");
+        }
+        // Spellings of one mirror flag are one setting.
+        assert_eq!(
+            cache_key(&["-r", "a.example:b.azurecr.io"]),
+            cache_key(&["--registry-mirror=a.example:b.azurecr.io"])
+        );
     }
 }

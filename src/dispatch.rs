@@ -133,6 +133,7 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::test_pull::{fact, Pull};
     use crate::backend::{self, BackendKind};
     use crate::test_util::TempDir;
 
@@ -141,9 +142,9 @@ mod tests {
     }
 
     fn cache_line(route: &Route, settings: &Settings) -> String {
-        let described = backend::build(route.target.clone(), settings).describe();
-        let (_, cache) = described.iter().find(|(k, _)| *k == "cache").unwrap();
-        cache.clone()
+        let pull = Pull::new("registry.example.com/app", None, &[]);
+        let described = backend::build(route.target.clone(), settings).describe(&pull.context());
+        fact(&described, "cache").unwrap()
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub enum CloudRegistry {
 
 impl CloudRegistry {
     /// The host as it was given to [`classify`] (original case): the key to answer under.
+    #[cfg(test)]
     pub fn host(&self) -> &str {
         match self {
             CloudRegistry::EcrPrivate(h) => &h.host,

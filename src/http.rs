@@ -84,6 +84,8 @@ pub fn client() -> Result<reqwest::Client> {
 /// servers are link-local, a proxy cannot reach them, and `HTTP_PROXY` on a node without a
 /// matching `NO_PROXY` entry must not break node identity (Google's and AWS's own metadata
 /// clients bypass proxies the same way).
+// The Azure and Google network halves call it; an AWS-only build does not.
+#[cfg_attr(not(any(feature = "azure", feature = "gcp")), allow(dead_code))]
 pub fn plain_client() -> Result<reqwest::Client> {
     ClientOptions {
         tls: false,
@@ -378,6 +380,8 @@ pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
 /// A remote server's error text made fit for one log line: control characters (line breaks
 /// included) become spaces, at most `max` characters. The one place error bodies are cut down,
 /// so no backend prints a multi-line or unbounded answer.
+// The Azure and Google network halves call it; an AWS-only build does not.
+#[cfg_attr(not(any(feature = "azure", feature = "gcp")), allow(dead_code))]
 pub fn one_line(text: &str, max: usize) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -388,6 +392,8 @@ pub fn one_line(text: &str, max: usize) -> String {
 /// An OAuth 2 error body (RFC 6749 §5.2: `{"error": CODE, "error_description": TEXT}`, as STS,
 /// Entra and ACR's token endpoint send it) as `CODE: TEXT`, either part left out when it is
 /// not a string; empty when neither is.
+// The Azure and Google network halves call it; an AWS-only build does not.
+#[cfg_attr(not(any(feature = "azure", feature = "gcp")), allow(dead_code))]
 pub fn oauth_error(body: &serde_json::Value) -> String {
     [body.get("error"), body.get("error_description")]
         .into_iter()

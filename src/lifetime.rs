@@ -29,6 +29,7 @@ pub const DEFAULT_STATIC_CACHE: Duration = Duration::from_secs(300);
 /// for about three hours, and the reference plugin caches them for one. The exception to
 /// "unknown expiry → 0s": the token works, and not caching it would cost an Entra token and an
 /// exchange on every pull.
+#[cfg_attr(not(feature = "azure"), allow(dead_code))] // read by the Azure network half only
 pub const ACR_UNREADABLE_EXPIRY_CACHE: Duration = Duration::from_secs(3600);
 
 /// When a token issued at `issued_at` and expiring at `expires_at` is refreshed: its half-life,
@@ -57,6 +58,8 @@ pub enum Lifetime {
     /// from a file, "no credentials" for unclaimed hosts).
     CacheFor(Duration),
     /// Nothing is known: do not let kubelet cache.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    // only ECR's answers can lack an expiry
     Unknown,
 }
 

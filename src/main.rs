@@ -2,5 +2,5 @@
 //! the drop-in names share one code path.
 
 fn main() {
-    std::process::exit(cloud_credential_provider::app::main());
+    std::process::exit(cloud_credential_provider::main());
 }

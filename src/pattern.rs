@@ -288,6 +288,7 @@ pub fn glob_match(pattern: &str, name: &str) -> Result<bool, PatternError> {
 
 /// Convenience for callers holding two strings: `URLsMatchStr(glob, target)`, false when
 /// either does not parse.
+#[cfg(test)]
 pub fn urls_match(glob: &str, target: &str) -> bool {
     Pattern::parse(glob).is_ok_and(|p| p.matches(target))
 }

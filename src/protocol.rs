@@ -16,8 +16,6 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
-/// The API group of requests and responses.
-pub const GROUP: &str = "credentialprovider.kubelet.k8s.io";
 /// The request kind kubelet sends.
 pub const REQUEST_KIND: &str = "CredentialProviderRequest";
 /// The response kind kubelet expects.

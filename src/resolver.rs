@@ -67,11 +67,6 @@ impl Resolver {
         })
     }
 
-    /// The settings in use (for diagnostics).
-    pub fn conf(&self) -> &ResolvConf {
-        &self.conf
-    }
-
     /// The addresses of `name`: an IP literal (`10.0.0.1`, `::1`, `[::1]`) as is; else the
     /// hosts file's entries (file order); else DNS, IPv4 addresses first, then IPv6.
     pub async fn lookup(&self, name: &str) -> Result<Vec<IpAddr>, ResolveError> {
@@ -313,6 +308,7 @@ impl ResolveError {
     }
 
     /// The name that was looked up.
+    #[cfg(test)]
     pub fn host(&self) -> &str {
         &self.host
     }

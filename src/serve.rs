@@ -253,7 +253,7 @@ mod tests {
         fn kind(&self) -> BackendKind {
             BackendKind::Gcr
         }
-        fn describe(&self) -> Vec<(&'static str, String)> {
+        fn describe(&self, _: &FetchContext<'_>) -> Vec<(&'static str, String)> {
             Vec::new()
         }
         fn fetch(&self, _: &FetchContext<'_>) -> Result<Credentials> {

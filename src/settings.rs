@@ -2,16 +2,19 @@
 //!
 //! Kept apart from the command-line parser ([`crate::cli`]) and the router
 //! ([`crate::dispatch`]) because both, [`crate::check`], [`crate::serve`] and the token cache's
-//! key read them: one plain value everyone takes by reference, with no parsing or routing logic.
-//! Each backend's own options stay next to that backend ([`GoogleSettings`], [`AzureSettings`]),
-//! and a backend is built from those alone (see [`crate::backend::build`]).
+//! key read them: one plain value everyone takes by reference, with no routing logic. Each
+//! cloud's own options are here too ([`google`], [`azure`]) rather than next to its backend, so
+//! the dependency goes one way: backends read settings, settings know no backend.
+
+pub mod azure;
+pub mod google;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backend::acr::AzureSettings;
-use crate::backend::gcr::GoogleSettings;
 use crate::lifetime::DEFAULT_STATIC_CACHE;
+pub use azure::AzureSettings;
+pub use google::{AuthFlow, GoogleSettings};
 
 /// The parts of the command line that decide routing and backends.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ use crate::lifetime::Lifetime;
 use crate::log;
 use dir::{CacheDir, Read};
 use entry::{Entry, Invalid};
-pub use key::{key_env, key_env_var, CacheKey};
+pub use key::{key_env, CacheKey};
 pub use lock::Flight;
 
 /// Format version of entry files; entries of another version are a miss (and replaced). 2 added
@@ -273,7 +273,7 @@ pub(super) mod tests {
     //! The helpers are shared with the tests of [`super::admin`].
     use super::*;
     use crate::backend::BackendKind;
-    use crate::protocol::{ApiVersion, AuthConfig, CacheKeyType, Request};
+    use crate::protocol::{AuthConfig, CacheKeyType, Request};
     use crate::secret::Secret;
     use crate::settings::Settings;
     use crate::test_util::TempDir;
@@ -284,30 +284,17 @@ pub(super) mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn request(token: Option<&str>) -> Request {
-        Request {
-            api_version: ApiVersion::V1,
-            image: "r.example/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: BTreeMap::new(),
-        }
+        crate::backend::test_pull::request("r.example/app", token, &[])
     }
 
-    fn settings(args: &[&str]) -> Settings {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        crate::cli::parse_args("cloud-credential-provider", &args)
-            .unwrap()
-            .settings
-    }
-
-    pub(super) fn key(token: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> CacheKey {
+    /// The key of an ECR request for `r.example` with default settings and no environment.
+    pub(super) fn key(token: Option<&str>) -> CacheKey {
         CacheKey::new(
             BackendKind::Ecr,
             "r.example",
             &request(token),
-            &settings(args),
-            &env.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            &Settings::default(),
+            &BTreeMap::new(),
         )
     }
 
@@ -350,7 +337,7 @@ pub(super) mod tests {
     fn fresh_until_half_life_then_stale_until_expiry() {
         let dir = TempDir::new("token-cache");
         let (cache, _) = open(&dir);
-        let k = key(None, &["get-credentials"], &[]);
+        let k = key(None);
         assert_eq!(cache.lookup(&k, at(1000)), Lookup::Miss);
         cache.store(&k, &creds(1000 + 3600), at(1000));
         assert_eq!(
@@ -380,7 +367,7 @@ pub(super) mod tests {
     fn files_are_private_and_never_named_after_secrets() {
         let dir = TempDir::new("token-cache-mode");
         let (cache, path) = open(&dir);
-        let k = key(Some("pod-token-value"), &[], &[]);
+        let k = key(Some("pod-token-value"));
         cache.store(&k, &creds(5000), at(1000));
         let dir_mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
@@ -401,7 +388,7 @@ pub(super) mod tests {
     fn untimed_credentials_and_expired_tokens_are_not_stored() {
         let dir = TempDir::new("token-cache-untimed");
         let (cache, path) = open(&dir);
-        let k = key(None, &[], &[]);
+        let k = key(None);
         let mut c = creds(5000);
         c.lifetime = Lifetime::CacheFor(Duration::from_secs(300));
         cache.store(&k, &c, at(1000));
@@ -422,7 +409,7 @@ pub(super) mod tests {
 
         fs::set_permissions(&shared, fs::Permissions::from_mode(0o700)).unwrap();
         let cache = TokenCache::open(&shared).unwrap();
-        let k = key(None, &[], &[]);
+        let k = key(None);
         let entry = shared.join(k.file_name());
         for garbage in [
             "{not json",
@@ -451,10 +438,10 @@ pub(super) mod tests {
             BackendKind::Gcr,
             "gcr.io",
             &request(None),
-            &settings(&[]),
+            &Settings::default(),
             &BTreeMap::new(),
         );
-        let ecr = key(None, &[], &[]);
+        let ecr = key(None);
         cache.store(&gcr, &creds(5000), at(1000));
         // Someone with our rights copies the gcr entry into the ecr entry's place.
         fs::copy(path.join(gcr.file_name()), path.join(ecr.file_name())).unwrap();

@@ -10,9 +10,9 @@ mod support;
 
 use std::time::Duration;
 
-use cloud_credential_provider::deadline::Deadline;
-use cloud_credential_provider::error::Error;
-use cloud_credential_provider::{http, runtime};
+use cloud_credential_provider::{
+    block_on, crypto_provider, http_client, http_send, Deadline, Error,
+};
 use support::fakes::{Fake, TestCa};
 
 /// CPU time of the calling thread.
@@ -68,12 +68,12 @@ fn the_first_handshake_spends_no_cpu_on_entropy() {
 
     let before = thread_cpu();
     let url = format!("https://127.0.0.1:{port}/first");
-    let status = runtime::block_on(
+    let status = block_on(
         Deadline::after(Duration::from_secs(20)),
         || Error::Io("no answer from the TLS fake".into()),
         async {
-            let client = http::client()?;
-            let reply = http::send(Deadline::after(Duration::from_secs(20)), || {
+            let client = http_client()?;
+            let reply = http_send(Deadline::after(Duration::from_secs(20)), || {
                 client.get(&url)
             })
             .await
@@ -87,7 +87,7 @@ fn the_first_handshake_spends_no_cpu_on_entropy() {
 
     let before = thread_cpu();
     let mut buf = [0u8; 32];
-    http::crypto_provider()
+    crypto_provider()
         .secure_random
         .fill(&mut buf)
         .expect("random fill");

@@ -17,15 +17,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use cloud_credential_provider::backend::file::DockerConfig;
-use cloud_credential_provider::duration::{format_go_duration, format_go_nanos, parse_go_duration};
-use cloud_credential_provider::image::ImageRef;
-use cloud_credential_provider::pattern::{glob_match, normalize_auth_key, Pattern};
-use cloud_credential_provider::protocol::{
-    ApiVersion, AuthConfig, CacheKeyType, Request, Response,
+use cloud_credential_provider::{
+    format_go_duration, format_go_nanos, glob_match, normalize_auth_key, parse_go_duration,
+    pem_certificates, ApiVersion, AuthConfig, CacheKeyType, DockerConfig, ImageRef, Pattern,
+    Request, Response, Secret,
 };
-use cloud_credential_provider::secret::Secret;
-use cloud_credential_provider::trust::pem_certificates;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{json, Value};
@@ -747,10 +743,10 @@ proptest! {
 mod azure {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use cloud_credential_provider::backend::acr::azure_config::{AzureConfig, UserAssigned};
-    use cloud_credential_provider::backend::acr::challenge::{self, Bearer, Challenge};
-    use cloud_credential_provider::backend::acr::exchange::{jwt_claims, jwt_expiry};
-    use cloud_credential_provider::hosts::AzureCloud;
+    use cloud_credential_provider::challenge::{self, Bearer, Challenge};
+    use cloud_credential_provider::{
+        jwt_claims, jwt_expiry, AzureCloud, AzureConfig, UserAssigned,
+    };
 
     use super::support::{base64url_encode, jwt};
     use super::*;

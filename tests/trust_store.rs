@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use cloud_credential_provider::trust::{pem_certificates, Sources, Verifier};
+use cloud_credential_provider::{pem_certificates, Sources, Verifier};
 use rustls::client::danger::ServerCertVerifier as _;
 use rustls::pki_types::{ServerName, UnixTime};
 use support::fakes::TestCa;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cloud_credential_provider::backend::acr::azure_config::AzureConfig;
+use cloud_credential_provider::AzureConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! `WWW-Authenticate` values: never panics; a Bearer challenge found has a non-empty realm.
 #![no_main]
 
-use cloud_credential_provider::backend::acr::challenge;
+use cloud_credential_provider::challenge;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|header: &str| {

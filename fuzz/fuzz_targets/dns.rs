@@ -2,7 +2,7 @@
 //! itself so that most inputs get past the id check into the question and answers.
 #![no_main]
 
-use cloud_credential_provider::resolver::parse_dns_reply;
+use cloud_credential_provider::parse_dns_reply;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

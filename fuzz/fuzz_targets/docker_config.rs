@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use cloud_credential_provider::backend::file::DockerConfig;
+use cloud_credential_provider::DockerConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -2,7 +2,7 @@
 //! from the text Go would print for it.
 #![no_main]
 
-use cloud_credential_provider::duration::{format_go_nanos, parse_go_duration};
+use cloud_credential_provider::{format_go_nanos, parse_go_duration};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

@@ -2,7 +2,7 @@
 //! accepted image reads back as the same image.
 #![no_main]
 
-use cloud_credential_provider::image::ImageRef;
+use cloud_credential_provider::ImageRef;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

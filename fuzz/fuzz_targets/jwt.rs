@@ -4,7 +4,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use cloud_credential_provider::backend::acr::exchange::{jwt_claims, jwt_expiry};
+use cloud_credential_provider::{jwt_claims, jwt_expiry};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|token: &str| {

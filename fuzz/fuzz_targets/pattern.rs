@@ -2,7 +2,7 @@
 //! panics, errors and reasons are one line, and a pattern always matches the image it names.
 #![no_main]
 
-use cloud_credential_provider::pattern::{glob_match, normalize_auth_key, Pattern};
+use cloud_credential_provider::{glob_match, normalize_auth_key, Pattern};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (&str, &str)| {

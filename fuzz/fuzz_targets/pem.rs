@@ -2,7 +2,7 @@
 //! returns holds DER bytes, sorted and without duplicates.
 #![no_main]
 
-use cloud_credential_provider::trust::pem_certificates;
+use cloud_credential_provider::pem_certificates;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

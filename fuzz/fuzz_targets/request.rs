@@ -2,7 +2,7 @@
 //! has an image and a token only in v1.
 #![no_main]
 
-use cloud_credential_provider::protocol::{ApiVersion, Request};
+use cloud_credential_provider::{ApiVersion, Request};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

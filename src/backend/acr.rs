@@ -30,9 +30,7 @@ pub mod entra;
 pub mod exchange;
 #[cfg(feature = "azure")]
 mod fetch;
-pub mod mirror;
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -42,20 +40,8 @@ use crate::error::Result;
 use crate::hosts::{self, CloudRegistry};
 use crate::image::ImageRef;
 use crate::secret::Secret;
+use crate::settings::azure::{find_mirror, AzureSettings};
 use azure_config::{AzureConfig, Cloud, UserAssigned};
-
-/// The Azure part of the command line.
-#[derive(Debug, Clone, Default)]
-pub struct AzureSettings {
-    /// azure.json: `--azure-config`, or the first argument under the name
-    /// `acr-credential-provider`.
-    pub config: Option<PathBuf>,
-    /// `--registry-mirror` mappings.
-    pub mirrors: Vec<mirror::Mirror>,
-    /// `--azure-sp-token-exchange`: exchange a service principal's Entra token instead of
-    /// handing out its secret.
-    pub sp_token_exchange: bool,
-}
 
 /// The login server the router chose (the image's, or the one a mirror or host rule points
 /// to), with azure.json when routing already had to read it.
@@ -135,7 +121,7 @@ impl AcrBackend {
 
 /// A mirror source the image is on: its target and why. Only compares strings.
 pub fn route_mirror(image: &ImageRef, settings: &AzureSettings) -> Option<(AcrTarget, String)> {
-    let m = mirror::find(&settings.mirrors, image.registry())?;
+    let m = find_mirror(&settings.mirrors, image.registry())?;
     Some((
         AcrTarget::registry(&m.target),
         format!(
@@ -173,6 +159,8 @@ pub fn route_custom_suffix(
 
 /// Where an Entra token comes from.
 #[derive(Debug, Clone)]
+// The tenants and secrets are read by the network half (cargo feature `azure`) only.
+#[cfg_attr(not(feature = "azure"), allow(dead_code))]
 pub enum Source {
     /// The node's managed identity through IMDS; `None` is the system-assigned one.
     Managed(Option<UserAssigned>),
@@ -320,7 +308,7 @@ impl Backend for AcrBackend {
         BackendKind::Acr
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let mut facts = Vec::new();
         let config = self.config();
         let ok_config = config.as_ref().ok().copied().flatten();
@@ -338,7 +326,13 @@ impl Backend for AcrBackend {
             (Some(_), Err(e)) => facts.push(("azure config", format!("UNUSABLE: {e}"))),
         }
         if config.is_ok() {
-            match select_identity(None, ok_config, self.settings.sp_token_exchange) {
+            // The choice fetch makes, for the same request.
+            let chosen = select_identity(
+                Some(ctx.request),
+                ok_config,
+                self.settings.sp_token_exchange,
+            );
+            match chosen {
                 Ok(identity) => {
                     facts.push(("identity", identity.label()));
                     let tenant = match &identity {
@@ -353,7 +347,23 @@ impl Backend for AcrBackend {
                             .unwrap_or_else(|| "-".into()),
                     };
                     facts.push(("tenant", tenant));
-                    facts.push(("pod identity", "used when kubelet sends a service-account token and the account is annotated with a client id".into()));
+                    if !matches!(
+                        identity,
+                        Identity::Token {
+                            source: Source::PodToken { .. },
+                            ..
+                        }
+                    ) {
+                        facts.push((
+                            "pod identity",
+                            format!(
+                                "not this request; used when kubelet sends a service-account \
+                                 token and the account is annotated with a client id ({} or {})",
+                                annotations::AZURE_ACR_CLIENT_ID,
+                                annotations::AZURE_WI_CLIENT_ID
+                            ),
+                        ));
+                    }
                 }
                 Err(e) => facts.push(("identity", format!("NONE: {e}"))),
             }
@@ -375,18 +385,74 @@ impl Backend for AcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{ApiVersion, Request};
+    use crate::backend::test_pull::{self, fact, Pull};
+    use crate::protocol::Request;
     use std::path::Path;
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
-        Request {
-            api_version: ApiVersion::V1,
-            image: "myacr.azurecr.io/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+        test_pull::request("myacr.azurecr.io/app", token, annotations)
+    }
+
+    /// The backend for `myacr.azurecr.io` on a node without azure.json.
+    fn backend_without_azure_json() -> AcrBackend {
+        AcrBackend::new(
+            AcrTarget::registry("myacr.azurecr.io"),
+            &AzureSettings::default(),
+            Duration::from_secs(300),
+        )
+    }
+
+    #[test]
+    fn describe_shows_the_identity_fetch_selects_for_the_request() {
+        let b = backend_without_azure_json();
+        let pod = Pull::new(
+            "myacr.azurecr.io/app",
+            Some("pod-token"),
+            &[
+                (annotations::AZURE_ACR_CLIENT_ID, "pod-client"),
+                (annotations::AZURE_ACR_TENANT_ID, "pod-tenant"),
+            ],
+        );
+        let facts = b.describe(&pod.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            "workload identity pod-client (pod service-account token)"
+        );
+        assert_eq!(fact(&facts, "tenant").unwrap(), "pod-tenant");
+        assert_eq!(fact(&facts, "pod identity"), None);
+        assert!(!format!("{facts:?}").contains("pod-token"), "{facts:?}");
+
+        let node = Pull::new("myacr.azurecr.io/app", None, &[]);
+        let facts = b.describe(&node.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            "managed identity system-assigned"
+        );
+        assert!(fact(&facts, "pod identity")
+            .unwrap()
+            .starts_with("not this request; "));
+    }
+
+    #[test]
+    fn describe_and_fetch_refuse_a_pod_without_a_tenant_alike() {
+        let b = backend_without_azure_json();
+        let pull = Pull::new(
+            "myacr.azurecr.io/app",
+            Some("pod-token"),
+            &[(annotations::AZURE_ACR_CLIENT_ID, "pod-client")],
+        );
+        let why = select_identity(Some(&pull.request), None, false)
+            .err()
+            .unwrap();
+        assert_eq!(
+            fact(&b.describe(&pull.context()), "identity").unwrap(),
+            format!("NONE: {why}")
+        );
+        // The selection fails before any network step, so fetch can run here.
+        #[cfg(feature = "azure")]
+        {
+            let e = b.fetch(&pull.context()).unwrap_err().to_string();
+            assert!(e.contains(&why), "{e}");
         }
     }
 
@@ -468,88 +534,6 @@ mod tests {
             select_identity(None, None, false).unwrap().label(),
             "managed identity system-assigned"
         );
-    }
-
-    fn parse_as(program: &str, args: &[&str]) -> Result<crate::cli::Invocation> {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        crate::cli::parse_args(program, &args)
-    }
-
-    #[test]
-    fn reference_command_lines_parse() {
-        let inv = parse_as(
-            "acr-credential-provider",
-            &[
-                "/etc/kubernetes/azure.json",
-                "--registry-mirror=mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io",
-            ],
-        )
-        .unwrap();
-        assert_eq!(inv.command, crate::cli::Command::Serve);
-        let azure = &inv.settings.azure;
-        assert_eq!(
-            azure.config.as_deref(),
-            Some(Path::new("/etc/kubernetes/azure.json"))
-        );
-        assert_eq!(azure.mirrors.len(), 2);
-        assert_eq!(azure.mirrors[1].source, "reg.local:5000");
-
-        let inv = parse_as(
-            "acr-credential-provider",
-            &[
-                "get-credentials",
-                "/etc/kubernetes/azure.json",
-                "-r",
-                "a.io:b.azurecr.io",
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            inv.settings.azure.config.as_deref(),
-            Some(Path::new("/etc/kubernetes/azure.json"))
-        );
-        assert_eq!(inv.settings.azure.mirrors[0].target, "b.azurecr.io");
-
-        // --azure-config wins over the positional file; any name takes the flags.
-        let inv = parse_as(
-            "acr-credential-provider",
-            &[
-                "/a.json",
-                "--azure-config",
-                "/b.json",
-                "--azure-sp-token-exchange",
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            inv.settings.azure.config.as_deref(),
-            Some(Path::new("/b.json"))
-        );
-        assert!(inv.settings.azure.sp_token_exchange);
-        let inv = parse_as("cloud-credential-provider", &["--azure-config=/c.json"]).unwrap();
-        assert_eq!(
-            inv.settings.azure.config.as_deref(),
-            Some(Path::new("/c.json"))
-        );
-    }
-
-    #[test]
-    fn bad_azure_arguments_are_usage_errors() {
-        let e = parse_as(
-            "acr-credential-provider",
-            &["--registry-mirror=mcr.microsoft.com"],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("--registry-mirror") && e.contains("SRC:DST"),
-            "{e}"
-        );
-        assert!(parse_as("cloud-credential-provider", &["/etc/kubernetes/azure.json"]).is_err());
-        assert!(parse_as("cloud-credential-provider", &["--azure-config="]).is_err());
-        // Other drop-in names do not take the positional as azure.json.
-        let inv = parse_as("ecr-credential-provider", &["/etc/kubernetes/azure.json"]).unwrap();
-        assert_eq!(inv.settings.azure.config, None);
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Backend for Anonymous {
         BackendKind::None
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, _ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let cache = match self.missing_files.first() {
             None => format!(
                 "kubelet remembers the empty answer for {} per registry",
@@ -85,26 +85,29 @@ impl Backend for Anonymous {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::test_pull::Pull;
 
     #[test]
     fn no_credentials_are_cached_for_the_static_duration() {
+        let pull = Pull::new("registry.example/app", None, &[]);
         let anonymous = Anonymous::new(Duration::from_secs(300), Vec::new());
         assert_eq!(anonymous.cache_duration(), Duration::from_secs(300));
         assert_eq!(
-            anonymous.describe()[1].1,
+            anonymous.describe(&pull.context())[1].1,
             "kubelet remembers the empty answer for 5m0s per registry"
         );
     }
 
     #[test]
     fn a_missing_docker_config_makes_the_empty_answer_uncached() {
+        let pull = Pull::new("registry.example/app", None, &[]);
         let anonymous = Anonymous {
             cache_for: Duration::from_secs(300),
             missing_files: vec![PathBuf::from("/run/secrets/config.json")],
         };
         assert_eq!(anonymous.cache_duration(), Duration::ZERO);
         assert_eq!(
-            anonymous.describe()[1].1,
+            anonymous.describe(&pull.context())[1].1,
             "0s: docker config /run/secrets/config.json does not exist yet and may hold this \
              registry, so kubelet asks again on the next pull"
         );

@@ -22,7 +22,7 @@ use crate::annotations;
 use crate::error::Result;
 use crate::hosts::{AwsPartition, EcrHost, EcrPublicHost, ECR_PUBLIC_REGION};
 use crate::image::ImageRef;
-use crate::protocol::AuthConfig;
+use crate::protocol::{AuthConfig, Request};
 use crate::secret::Secret;
 
 #[cfg(feature = "aws")]
@@ -34,6 +34,8 @@ mod sdk_files;
 /// role annotation (as in the reference plugin).
 pub const ROLE_ARN_ENV: &str = "AWS_ECR_ROLE_ARN";
 /// The STS session name of pod-identity pulls; shows up in CloudTrail as the role session.
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub const SESSION_NAME: &str = "ecr-credential-provider";
 
 /// What the AWS backend was asked to serve.
@@ -149,8 +151,21 @@ pub fn choose_role(
     }
 }
 
+/// The role choice for `request`, with `AWS_ECR_ROLE_ARN` read from the environment: what
+/// [`Backend::fetch`] executes and [`Backend::describe`] shows.
+fn role_for(request: &Request) -> RoleChoice {
+    let env_role = std::env::var(ROLE_ARN_ENV).ok();
+    choose_role(
+        request.service_account_token.is_some(),
+        &request.service_account_annotations,
+        env_role.as_deref(),
+    )
+}
+
 /// Why an authorization token could not be decoded. Never carries any part of the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub enum TokenError {
     /// Not valid base64.
     Base64,
@@ -172,6 +187,8 @@ impl std::fmt::Display for TokenError {
 
 /// Decodes an ECR authorization token (base64 of `AWS:<password>`) into user name and password,
 /// split at the first `:` (a password may itself contain `:`).
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub fn decode_token(token: &str) -> std::result::Result<AuthConfig, TokenError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
@@ -188,6 +205,8 @@ pub fn decode_token(token: &str) -> std::result::Result<AuthConfig, TokenError> 
 /// the image names a port, for `host:port` too: kubelet matches a key's port exactly, and the
 /// `Registry` cache key is `host[:port]`. A host rule answers for the image's `host[:port]`
 /// only: the rule, not the name, claimed that registry.
+// Used by the SDK half (cargo feature `aws`) and the unit tests only.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))]
 pub fn auth_keys(image: &ImageRef, from_rule: bool) -> Vec<String> {
     let mut keys = Vec::new();
     if !from_rule || image.port().is_none() {
@@ -257,7 +276,7 @@ impl Backend for EcrBackend {
         self.target.kind()
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let plan = self.plan();
         let mut facts = Vec::new();
         match &self.target {
@@ -279,22 +298,38 @@ impl Backend for EcrBackend {
         if let Some((var, url)) = endpoint_override_env(plan.api) {
             facts.push(("endpoint", format!("{url} (from {var})")));
         }
-        let env_role = std::env::var(ROLE_ARN_ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty());
-        facts.push((
-            "identity source",
-            format!(
-                "node: default AWS credential chain; pod (kubelet sends a service-account token): \
-                 role from annotation {} or {}{}",
-                annotations::AWS_ECR_ROLE_ARN,
-                annotations::AWS_ROLE_ARN,
-                match env_role {
-                    Some(arn) => format!(", else {ROLE_ARN_ENV}={arn}"),
-                    None => format!(", else {ROLE_ARN_ENV} (unset)"),
-                }
-            ),
-        ));
+        match role_for(ctx.request) {
+            RoleChoice::Node => {
+                facts.push((
+                    "identity",
+                    "node: the default AWS credential chain".to_string(),
+                ));
+                let env_role = std::env::var(ROLE_ARN_ENV)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty());
+                facts.push((
+                    "pod identity",
+                    format!(
+                        "not this request; used when kubelet sends a service-account token and a \
+                         role is named: annotation {} or {}{}",
+                        annotations::AWS_ECR_ROLE_ARN,
+                        annotations::AWS_ROLE_ARN,
+                        match env_role {
+                            Some(arn) => format!(", else {ROLE_ARN_ENV}={arn}"),
+                            None => format!(", else {ROLE_ARN_ENV} (unset)"),
+                        }
+                    ),
+                ));
+            }
+            RoleChoice::Pod { arn, source } => facts.push((
+                "identity",
+                format!(
+                    "pod: role {arn} (from {source}), assumed with the pod's service-account \
+                     token (STS AssumeRoleWithWebIdentity in {})",
+                    plan.region
+                ),
+            )),
+        }
         facts
     }
 
@@ -329,6 +364,7 @@ fn endpoint_override_env(api: Api) -> Option<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::test_pull::{fact, Pull};
     use crate::hosts::{classify, CloudRegistry};
 
     fn image(s: &str) -> ImageRef {
@@ -472,6 +508,45 @@ mod tests {
         EcrBackend { target }
     }
 
+    fn identity(b: &EcrBackend, pull: &Pull) -> String {
+        fact(&b.describe(&pull.context()), "identity").unwrap_or_default()
+    }
+
+    #[test]
+    fn describe_shows_the_role_fetch_assumes_for_the_request() {
+        let b = backend_for("123456789012.dkr.ecr.eu-west-1.amazonaws.com");
+        let image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app";
+        let role = "arn:aws:iam::123456789012:role/puller";
+        let pod = Pull::new(
+            image,
+            Some("pod-token"),
+            &[(annotations::AWS_ECR_ROLE_ARN, role)],
+        );
+        // fetch runs role_for too; describe must say what it returned.
+        assert_eq!(
+            role_for(&pod.request),
+            RoleChoice::Pod {
+                arn: role.into(),
+                source: annotations::AWS_ECR_ROLE_ARN
+            }
+        );
+        assert_eq!(
+            identity(&b, &pod),
+            format!(
+                "pod: role {role} (from {}), assumed with the pod's service-account token \
+                 (STS AssumeRoleWithWebIdentity in eu-west-1)",
+                annotations::AWS_ECR_ROLE_ARN
+            )
+        );
+        // The annotation without a token: nothing to assume the role with, so the node.
+        let no_token = Pull::new(image, None, &[(annotations::AWS_ECR_ROLE_ARN, role)]);
+        assert_eq!(role_for(&no_token.request), RoleChoice::Node);
+        assert_eq!(
+            identity(&b, &no_token),
+            "node: the default AWS credential chain"
+        );
+    }
+
     #[test]
     fn plans_follow_the_host() {
         let plan = backend_for("123456789012.dkr-ecr-fips.us-gov-west-1.on.aws").plan();
@@ -489,7 +564,7 @@ mod tests {
             },
         };
         assert_eq!(b.kind(), BackendKind::Ecr);
-        let facts = b.describe();
+        let facts = b.describe(&Pull::new("mirror.example/app", None, &[]).context());
         assert!(
             facts.contains(&("partition", "aws-cn".to_string())),
             "{facts:?}"

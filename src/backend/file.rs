@@ -281,7 +281,7 @@ impl Backend for FileBackend {
         BackendKind::File
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, _ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let mut facts: Vec<(&'static str, String)> = self
             .matches
             .iter()

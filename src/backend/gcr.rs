@@ -34,14 +34,17 @@ use std::time::Duration;
 use super::{Backend, BackendKind, Credentials, FetchContext};
 use crate::annotations::{GKE_ENABLE_WI_IMAGE_PULL, GKE_GCP_SERVICE_ACCOUNT};
 use crate::duration::{format_go_duration, parse_go_duration};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hosts::{GcrHost, GcrKind};
 use crate::log;
 use crate::protocol::{CacheKeyType, Request};
 use crate::secret::Secret;
+use crate::settings::google::{AuthFlow, GoogleSettings};
 use keyfile::CREDENTIALS_ENV;
 
 /// The username Google registries expect with an OAuth access token.
+// Used by the network half (cargo feature `gcp`) only.
+#[cfg_attr(not(feature = "gcp"), allow(dead_code))]
 pub const USERNAME: &str = "_token";
 /// The reference plugin's fixed auth keys, sent with `--gcr-fixed-keys`.
 pub const FIXED_KEYS: [&str; 4] = [
@@ -54,140 +57,6 @@ pub const FIXED_KEYS: [&str; 4] = [
 pub const CACHE_DURATION_ENV: &str = "KUBE_SIDECAR_CACHE_DURATION";
 /// The reference's override of `cacheKeyType` (`image`, `registry`, `global`).
 pub const CACHE_TYPE_ENV: &str = "KUBE_SIDECAR_CACHE_TYPE";
-
-/// `--authFlow`: where the credentials come from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum AuthFlow {
-    /// An OAuth access token (node or pod identity).
-    #[default]
-    Gcr,
-    /// Instance attribute `google-dockercfg`.
-    DockerCfg,
-    /// The URL in instance attribute `google-dockercfg-url`.
-    DockerCfgUrl,
-}
-
-impl AuthFlow {
-    /// Parses the flag value (the reference's spelling).
-    pub fn parse(text: &str) -> Option<AuthFlow> {
-        match text {
-            "gcr" => Some(AuthFlow::Gcr),
-            "dockercfg" => Some(AuthFlow::DockerCfg),
-            "dockercfg-url" => Some(AuthFlow::DockerCfgUrl),
-            _ => None,
-        }
-    }
-
-    /// The flag value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthFlow::Gcr => "gcr",
-            AuthFlow::DockerCfg => "dockercfg",
-            AuthFlow::DockerCfgUrl => "dockercfg-url",
-        }
-    }
-
-    /// Whether the flow's credentials can be for any registry, not only Google's.
-    pub fn serves_any_host(self) -> bool {
-        self != AuthFlow::Gcr
-    }
-}
-
-/// The Google options of the command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GoogleSettings {
-    /// `--authFlow`.
-    pub flow: AuthFlow,
-    /// `--identity-provider`: the cluster's OIDC issuer as registered with Google (GKE style).
-    pub identity_provider: Option<String>,
-    /// `--project-id`: the project of the workload identity pool `<project>.svc.id.goog`.
-    pub project_id: Option<String>,
-    /// `--workload-identity-audience`: the full provider name of any workload identity pool.
-    pub workload_identity_audience: Option<String>,
-    /// `--gcr-fixed-keys`: also answer under the reference's four fixed patterns.
-    pub fixed_keys: bool,
-}
-
-impl GoogleSettings {
-    /// Cross-flag checks, run once the command line is parsed, so a broken kubelet config
-    /// shows up in `validate-config` rather than at the first pull.
-    pub fn validate(&self) -> Result<()> {
-        match (&self.identity_provider, &self.project_id) {
-            (Some(_), None) => {
-                return Err(Error::Usage(
-                    "--identity-provider needs --project-id (the pool is <project>.svc.id.goog)"
-                        .into(),
-                ))
-            }
-            (None, Some(_)) => {
-                return Err(Error::Usage(
-                    "--project-id needs --identity-provider".into(),
-                ))
-            }
-            _ => {}
-        }
-        if let Some(audience) = &self.workload_identity_audience {
-            if self.identity_provider.is_some() {
-                return Err(Error::Usage(
-                    "--workload-identity-audience replaces --identity-provider/--project-id; \
-                     give one or the other"
-                        .into(),
-                ));
-            }
-            check_pool_audience(audience).map_err(Error::Usage)?;
-        }
-        Ok(())
-    }
-
-    /// The STS audience and whether pods must opt in with the GKE annotation; `None` when
-    /// workload identity is not configured.
-    fn workload_identity(&self) -> Option<(String, bool)> {
-        if let Some(audience) = &self.workload_identity_audience {
-            return Some((audience.clone(), false));
-        }
-        match (&self.identity_provider, &self.project_id) {
-            (Some(provider), Some(project)) => Some((
-                format!("identitynamespace:{project}.svc.id.goog:{provider}"),
-                true,
-            )),
-            _ => None,
-        }
-    }
-}
-
-/// `//iam.googleapis.com/projects/N/locations/L/workloadIdentityPools/P/providers/X`.
-pub fn check_pool_audience(audience: &str) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = audience.split('/').collect();
-    let shape = [
-        "",
-        "",
-        "iam.googleapis.com",
-        "projects",
-        "*",
-        "locations",
-        "*",
-        "workloadIdentityPools",
-        "*",
-        "providers",
-        "*",
-    ];
-    let ok = parts.len() == shape.len()
-        && parts.iter().zip(shape).all(|(part, want)| {
-            if want == "*" {
-                !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            } else {
-                *part == want
-            }
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "--workload-identity-audience {audience:?} is not \
-             //iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER"
-        ))
-    }
-}
 
 /// What the backend serves.
 #[derive(Debug, Clone)]
@@ -356,7 +225,7 @@ impl Backend for GcrBackend {
         BackendKind::Gcr
     }
 
-    fn describe(&self) -> Vec<(&'static str, String)> {
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let mut facts = Vec::new();
         match &self.target {
             GcrTarget::Host(h) => facts.push((
@@ -391,31 +260,58 @@ impl Backend for GcrBackend {
             ),
         };
         facts.push(("flow", flow));
-        if self.settings.flow == AuthFlow::Gcr {
-            let node = match keyfile::path_from_env() {
+        // The plan fetch executes, from the same function and the same request.
+        let decided = plan(&self.settings, ctx.request);
+        let identity = match &decided {
+            Ok(Plan::NodeToken) => match keyfile::path_from_env() {
                 Some(path) => format!(
-                    "service-account key file {} ({CREDENTIALS_ENV})",
+                    "node: service-account key file {} ({CREDENTIALS_ENV})",
                     path.display()
                 ),
                 None => {
                     let adc = keyfile::adc_path()
                         .map(|p| format!("; if unreachable, gcloud ADC file {}", p.display()))
                         .unwrap_or_default();
-                    format!("default service account of metadata server {md_host}{adc}")
+                    format!("node: default service account of metadata server {md_host}{adc}")
                 }
-            };
-            facts.push(("node identity", node));
-            if let Some((audience, needs_annotation)) = self.settings.workload_identity() {
+            },
+            Ok(Plan::Pod {
+                audience,
+                impersonate,
+                ..
+            }) => {
+                let then = impersonate
+                    .as_ref()
+                    .map(|email| format!(", then service account {email} impersonated"))
+                    .unwrap_or_default();
+                format!(
+                    "pod: its service-account token exchanged at STS (workload identity, \
+                     audience {audience}){then}"
+                )
+            }
+            Ok(Plan::DockerCfg | Plan::DockerCfgUrl) => {
+                "none of its own: the .dockercfg entries matching the image".to_string()
+            }
+            Err(m) => format!("NONE: {m}"),
+        };
+        facts.push(("identity", identity));
+        if self.settings.flow == AuthFlow::Gcr {
+            if let (Ok(Plan::NodeToken), Some((audience, needs_annotation))) =
+                (&decided, self.settings.workload_identity())
+            {
                 let who = if needs_annotation {
-                    format!("pods whose service account has {GKE_ENABLE_WI_IMAGE_PULL}: \"true\"")
+                    format!(
+                        "pods whose service account has {GKE_ENABLE_WI_IMAGE_PULL}: \"true\" and \
+                         a service-account token"
+                    )
                 } else {
                     "requests carrying a service-account token".to_string()
                 };
                 facts.push((
                     "workload identity",
                     format!(
-                        "{who}: STS audience {audience}; {GKE_GCP_SERVICE_ACCOUNT} selects a \
-                         service account to impersonate (check sends no pod token)"
+                        "not this request; used for {who}: STS audience {audience}; \
+                         {GKE_GCP_SERVICE_ACCOUNT} selects a service account to impersonate"
                     ),
                 ));
             }
@@ -455,32 +351,99 @@ impl Backend for GcrBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ApiVersion;
+    use crate::backend::test_pull::{self, fact, Pull};
+    use crate::hosts::{classify, CloudRegistry};
+    use crate::settings::google::examples::{gke, POOL};
 
     fn request(token: Option<&str>, annotations: &[(&str, &str)]) -> Request {
-        Request {
-            api_version: ApiVersion::V1,
-            image: "gcr.io/p/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: annotations
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }
+        test_pull::request("gcr.io/p/app", token, annotations)
     }
 
-    fn gke() -> GoogleSettings {
-        GoogleSettings {
-            identity_provider: Some(
-                "https://container.googleapis.com/v1/projects/p/locations/l/clusters/c".into(),
-            ),
-            project_id: Some("p".into()),
+    fn backend(settings: GoogleSettings) -> GcrBackend {
+        let Some(CloudRegistry::Gcr(host)) = classify("gcr.io") else {
+            panic!("gcr.io is a Google registry");
+        };
+        GcrBackend::new(GcrTarget::Host(host), &settings, Duration::from_secs(300))
+    }
+
+    #[test]
+    fn describe_shows_the_plan_fetch_runs_for_the_request() {
+        let b = backend(gke());
+        let audience = "identitynamespace:p.svc.id.goog:https://container.googleapis.com/v1/projects/p/locations/l/clusters/c";
+        let opted_in = Pull::new(
+            "gcr.io/p/app",
+            Some("jwt"),
+            &[
+                (GKE_ENABLE_WI_IMAGE_PULL, "true"),
+                (GKE_GCP_SERVICE_ACCOUNT, "puller@p.iam.gserviceaccount.com"),
+            ],
+        );
+        let facts = b.describe(&opted_in.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            format!(
+                "pod: its service-account token exchanged at STS (workload identity, audience \
+                 {audience}), then service account puller@p.iam.gserviceaccount.com impersonated"
+            )
+        );
+        assert_eq!(fact(&facts, "workload identity"), None, "{facts:?}");
+        assert!(!format!("{facts:?}").contains("jwt"), "{facts:?}");
+
+        // The same token without the opt-in annotation: the node's identity, as plan decides.
+        let not_opted_in = Pull::new("gcr.io/p/app", Some("jwt"), &[]);
+        let facts = b.describe(&not_opted_in.context());
+        assert!(
+            fact(&facts, "identity").unwrap().starts_with("node: "),
+            "{facts:?}"
+        );
+        let wi = fact(&facts, "workload identity").unwrap();
+        assert!(
+            wi.starts_with("not this request; ") && wi.contains(audience),
+            "{wi}"
+        );
+
+        // A pool audience needs no annotation: a token is enough.
+        let pool = backend(GoogleSettings {
+            workload_identity_audience: Some(POOL.into()),
             ..Default::default()
-        }
+        });
+        let facts = pool.describe(&not_opted_in.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            format!(
+                "pod: its service-account token exchanged at STS (workload identity, audience \
+                 {POOL})"
+            )
+        );
+        let facts = pool.describe(&Pull::new("gcr.io/p/app", None, &[]).context());
+        assert!(fact(&facts, "identity").unwrap().starts_with("node: "));
+
+        let dockercfg = backend(GoogleSettings {
+            flow: AuthFlow::DockerCfg,
+            ..gke()
+        });
+        assert_eq!(
+            fact(&dockercfg.describe(&opted_in.context()), "identity").unwrap(),
+            "none of its own: the .dockercfg entries matching the image"
+        );
     }
 
-    const POOL: &str =
-        "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/k8s";
+    #[test]
+    fn describe_and_fetch_refuse_an_opted_in_pod_without_a_token_alike() {
+        let b = backend(gke());
+        let pull = Pull::new("gcr.io/p/app", None, &[(GKE_ENABLE_WI_IMAGE_PULL, "true")]);
+        let why = plan(&b.settings, &pull.request).unwrap_err();
+        assert_eq!(
+            fact(&b.describe(&pull.context()), "identity").unwrap(),
+            format!("NONE: {why}")
+        );
+        // The plan fails before any network step, so fetch can run here.
+        #[cfg(feature = "gcp")]
+        if CacheOverrides::from_env().is_ok() {
+            let e = b.fetch(&pull.context()).unwrap_err().to_string();
+            assert!(e.contains(&why), "{e}");
+        }
+    }
 
     #[test]
     fn gke_style_needs_the_annotation_exactly_true() {
@@ -568,85 +531,6 @@ mod tests {
             .unwrap(),
             Plan::DockerCfgUrl
         );
-    }
-
-    #[test]
-    fn flag_combinations_are_checked() {
-        assert!(gke().validate().is_ok());
-        assert!(GoogleSettings::default().validate().is_ok());
-        let mut s = gke();
-        s.project_id = None;
-        assert!(s.validate().is_err());
-        let mut s = gke();
-        s.workload_identity_audience = Some(POOL.into());
-        assert!(s.validate().is_err());
-        let s = GoogleSettings {
-            workload_identity_audience: Some(POOL.into()),
-            ..Default::default()
-        };
-        assert!(s.validate().is_ok());
-        for bad in [
-            "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool",
-            "https://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/p/providers/x",
-            "//iam.googleapis.com/projects//locations/global/workloadIdentityPools/p/providers/x",
-        ] {
-            assert!(check_pool_audience(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            AuthFlow::parse("dockercfg-url"),
-            Some(AuthFlow::DockerCfgUrl)
-        );
-        assert_eq!(AuthFlow::parse("GCR"), None);
-    }
-
-    #[test]
-    fn reference_command_lines_parse() {
-        let parse = |program: &str, args: &[&str]| {
-            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            crate::cli::parse_args(program, &args)
-        };
-        let inv = parse(
-            "auth-provider-gcp",
-            &["get-credentials", "--authFlow", "dockercfg-url", "--v=3"],
-        )
-        .unwrap();
-        assert_eq!(inv.command, crate::cli::Command::Serve);
-        assert_eq!(inv.settings.google.flow, AuthFlow::DockerCfgUrl);
-        assert_eq!(inv.verbosity, 3);
-        let inv = parse(
-            "auth-provider-gcp",
-            &[
-                "get-credentials",
-                "--authFlow=gcr",
-                "--identity-provider=https://container.googleapis.com/v1/projects/p/locations/l/clusters/c",
-                "--project-id",
-                "p",
-                "--gcr-fixed-keys",
-            ],
-        )
-        .unwrap();
-        assert_eq!(inv.settings.google.project_id.as_deref(), Some("p"));
-        assert!(inv.settings.google.fixed_keys);
-        let inv = parse(
-            "cloud-credential-provider",
-            &["--workload-identity-audience", POOL],
-        )
-        .unwrap();
-        assert_eq!(
-            inv.settings.google.workload_identity_audience.as_deref(),
-            Some(POOL)
-        );
-        for bad in [
-            &["--authFlow=oauth"][..],
-            &["--project-id=p"][..],
-            &["--identity-provider="][..],
-            &["--workload-identity-audience=projects/1"][..],
-        ] {
-            assert!(
-                matches!(parse("auth-provider-gcp", bad), Err(Error::Usage(_))),
-                "{bad:?}"
-            );
-        }
     }
 
     #[test]

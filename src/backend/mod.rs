@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::deadline::Deadline;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hosts::CloudRegistry;
 use crate::image::ImageRef;
 use crate::lifetime::Lifetime;
@@ -25,6 +25,8 @@ pub mod anonymous;
 pub mod ecr;
 pub mod file;
 pub mod gcr;
+#[cfg(test)]
+pub(crate) mod test_pull;
 
 /// The backend names shown by `check` and accepted in host rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,9 @@ impl BackendKind {
         BackendKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 
-    /// The cargo feature that compiles this backend's network half in, if any.
+    /// The cargo feature that compiles this backend's network half in, if any (asked only
+    /// by a build without some cloud).
+    #[cfg(not(all(feature = "aws", feature = "azure", feature = "gcp")))]
     pub fn feature(self) -> Option<&'static str> {
         match self {
             BackendKind::Ecr | BackendKind::EcrPublic => Some("aws"),
@@ -152,9 +156,10 @@ pub fn build(target: Target, settings: &Settings) -> Box<dyn Backend> {
 /// The error for an image of a cloud this binary was built without (cargo features `aws`,
 /// `azure`, `gcp`). Routing still recognises the cloud's hosts in such a build, so the operator
 /// learns why instead of seeing an anonymous pull fail.
-pub fn not_built(kind: BackendKind, registry: &str) -> Error {
+#[cfg(not(all(feature = "aws", feature = "azure", feature = "gcp")))]
+pub fn not_built(kind: BackendKind, registry: &str) -> crate::error::Error {
     let feature = kind.feature().unwrap_or("default");
-    Error::backend(
+    crate::error::Error::backend(
         kind.as_str(),
         registry,
         format!(
@@ -193,9 +198,11 @@ pub trait Backend {
     /// Which backend this is.
     fn kind(&self) -> BackendKind;
 
-    /// Facts `check` shows before fetching, without touching the network: identity source,
-    /// region, files read. Pairs of (label, value); values never hold secrets.
-    fn describe(&self) -> Vec<(&'static str, String)>;
+    /// Facts `check` shows before fetching, without touching the network: the decision
+    /// [`Backend::fetch`] will execute for this request (whose identity, which flow, region,
+    /// files), computed by the same function `fetch` calls, so the dry run and the real run
+    /// cannot disagree. Pairs of (label, value); values never hold secrets.
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)>;
 
     /// Fetches credentials.
     fn fetch(&self, ctx: &FetchContext<'_>) -> Result<Credentials>;

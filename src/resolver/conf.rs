@@ -47,6 +47,7 @@ impl Default for ResolvConf {
 
 impl ResolvConf {
     /// Parses the text of a resolv.conf alone (no environment, no hostname).
+    #[cfg(test)]
     pub fn parse(text: &str) -> ResolvConf {
         ResolvConf::from_sources(Some(text), None, None, None)
     }

@@ -216,8 +216,8 @@ mod tests {
     fn list_shows_entries_only_with_their_size_and_no_secret() {
         let dir = TempDir::new("cache-admin-list");
         let (cache, path) = open(&dir);
-        let good = key(Some("a"), &[], &[]);
-        let planted = key(Some("b"), &[], &[]);
+        let good = key(Some("a"));
+        let planted = key(Some("b"));
         cache.store(&good, &creds(5000), at(1000));
         fs::write(path.join(planted.file_name()), "{}").unwrap();
         fs::set_permissions(
@@ -261,9 +261,9 @@ mod tests {
     fn purge_removes_what_is_selected_and_keeps_what_is_in_use() {
         let dir = TempDir::new("cache-admin-purge");
         let (cache, path) = open(&dir);
-        let fresh = key(Some("a"), &[], &[]);
-        let expired = key(Some("b"), &[], &[]);
-        let busy = key(Some("c"), &[], &[]);
+        let fresh = key(Some("a"));
+        let expired = key(Some("b"));
+        let busy = key(Some("c"));
         cache.store(&fresh, &creds(5000), at(1000));
         cache.store(&expired, &creds(1500), at(1000));
         cache.store(&busy, &creds(1500), at(1000));
@@ -318,11 +318,7 @@ mod tests {
         let now = SystemTime::now();
         let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_secs();
         let expiring = |secs_from_now: i64| creds((unix(now) as i64 + secs_from_now) as u64);
-        let (old, held, live) = (
-            key(Some("old"), &[], &[]),
-            key(Some("held"), &[], &[]),
-            key(Some("live"), &[], &[]),
-        );
+        let (old, held, live) = (key(Some("old")), key(Some("held")), key(Some("live")));
         let long_ago = now - Duration::from_secs(7200);
         cache.store(&old, &expiring(-10), long_ago);
         cache.store(&held, &expiring(-10), long_ago);

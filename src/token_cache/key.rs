@@ -12,11 +12,9 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use super::VERSION;
-use crate::backend::acr::AzureSettings;
-use crate::backend::gcr::GoogleSettings;
 use crate::backend::BackendKind;
 use crate::protocol::Request;
-use crate::settings::Settings;
+use crate::settings::{AzureSettings, GoogleSettings, Settings};
 
 /// Environment variables that can change an answer, by prefix: the clouds' SDK and endpoint
 /// settings (`AWS_PROFILE`, `AWS_ROLE_ARN`, `AZURE_CLIENT_ID`, `IDENTITY_ENDPOINT`,
@@ -195,28 +193,24 @@ fn answer_settings(settings: &Settings) -> Vec<(&'static str, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ApiVersion;
-    use crate::secret::Secret;
+    use crate::backend::test_pull;
+    use crate::settings::azure::Mirror;
+    use crate::settings::AuthFlow;
+    use std::path::PathBuf;
 
-    fn settings(args: &[&str]) -> Settings {
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        crate::cli::parse_args("cloud-credential-provider", &args)
-            .unwrap()
-            .settings
+    /// Default settings with `change` applied.
+    fn settings(change: impl FnOnce(&mut Settings)) -> Settings {
+        let mut settings = Settings::default();
+        change(&mut settings);
+        settings
     }
 
-    fn key(token: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> CacheKey {
-        let request = Request {
-            api_version: ApiVersion::V1,
-            image: "r.example/app".into(),
-            service_account_token: token.map(|t| Secret::new(t.to_string())),
-            service_account_annotations: BTreeMap::new(),
-        };
+    fn key(token: Option<&str>, settings: &Settings, env: &[(&str, &str)]) -> CacheKey {
         CacheKey::new(
             BackendKind::Ecr,
             "r.example",
-            &request,
-            &settings(args),
+            &test_pull::request("r.example/app", token, &[]),
+            settings,
             &env.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
@@ -225,72 +219,98 @@ mod tests {
 
     #[test]
     fn every_input_changes_the_key() {
-        let base = key(Some("t1"), &["--authFlow=gcr"], &[("AWS_PROFILE", "p")]).hex;
+        let gcr = Settings::default();
+        let dockercfg = settings(|s| s.google.flow = AuthFlow::DockerCfg);
+        let base = key(Some("t1"), &gcr, &[("AWS_PROFILE", "p")]).hex;
+        assert_ne!(base, key(Some("t2"), &gcr, &[("AWS_PROFILE", "p")]).hex);
+        assert_ne!(base, key(None, &gcr, &[("AWS_PROFILE", "p")]).hex);
         assert_ne!(
             base,
-            key(Some("t2"), &["--authFlow=gcr"], &[("AWS_PROFILE", "p")]).hex
+            key(Some("t1"), &dockercfg, &[("AWS_PROFILE", "p")]).hex
         );
-        assert_ne!(
-            base,
-            key(None, &["--authFlow=gcr"], &[("AWS_PROFILE", "p")]).hex
-        );
-        assert_ne!(
-            base,
-            key(
-                Some("t1"),
-                &["--authFlow=dockercfg"],
-                &[("AWS_PROFILE", "p")]
-            )
-            .hex
-        );
-        assert_ne!(
-            base,
-            key(Some("t1"), &["--authFlow=gcr"], &[("AWS_PROFILE", "q")]).hex
-        );
-        assert_eq!(
-            base,
-            key(Some("t1"), &["--authFlow=gcr"], &[("AWS_PROFILE", "p")]).hex
-        );
-        for args in [
-            &["--config=/a"][..],
-            &["--docker-config=/a"],
-            &["--docker-config=/a", "--docker-config=/b"],
-            &["--azure-config=/a"],
-            &["-r", "a.example:b.azurecr.io"],
-            &["--azure-sp-token-exchange"],
-            &["--gcr-fixed-keys"],
-            &["--identity-provider=https://i", "--project-id=p"],
-            &["--workload-identity-audience=//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"],
-        ] {
-            assert_ne!(key(None, &[], &[]).hex, key(None, args, &[]).hex, "{args:?}");
+        assert_ne!(base, key(Some("t1"), &gcr, &[("AWS_PROFILE", "q")]).hex);
+        assert_eq!(base, key(Some("t1"), &gcr, &[("AWS_PROFILE", "p")]).hex);
+        let paths = |p: &[&str]| p.iter().map(PathBuf::from).collect::<Vec<_>>();
+        let changed: [(&str, Settings); 9] = [
+            (
+                "--config",
+                settings(|s| s.plugin_config = Some("/a".into())),
+            ),
+            (
+                "--docker-config",
+                settings(|s| s.docker_configs = paths(&["/a"])),
+            ),
+            (
+                "two --docker-config",
+                settings(|s| s.docker_configs = paths(&["/a", "/b"])),
+            ),
+            (
+                "--azure-config",
+                settings(|s| s.azure.config = Some("/a".into())),
+            ),
+            (
+                "--registry-mirror",
+                settings(|s| {
+                    s.azure.mirrors = vec![Mirror {
+                        source: "a.example".into(),
+                        target: "b.azurecr.io".into(),
+                    }]
+                }),
+            ),
+            (
+                "--azure-sp-token-exchange",
+                settings(|s| s.azure.sp_token_exchange = true),
+            ),
+            ("--gcr-fixed-keys", settings(|s| s.google.fixed_keys = true)),
+            (
+                "--identity-provider --project-id",
+                settings(|s| {
+                    s.google.identity_provider = Some("https://i".into());
+                    s.google.project_id = Some("p".into());
+                }),
+            ),
+            (
+                "--workload-identity-audience",
+                settings(|s| {
+                    s.google.workload_identity_audience = Some(
+                        "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/x"
+                            .into(),
+                    )
+                }),
+            ),
+        ];
+        for (flag, changed) in &changed {
+            assert_ne!(
+                key(None, &gcr, &[]).hex,
+                key(None, changed, &[]).hex,
+                "{flag}"
+            );
         }
         // Length prefixes: moving a byte between fields gives another key.
         assert_ne!(
-            key(None, &["--docker-config=ab", "--docker-config=c"], &[]).hex,
-            key(None, &["--docker-config=a", "--docker-config=bc"], &[]).hex
+            key(
+                None,
+                &settings(|s| s.docker_configs = paths(&["ab", "c"])),
+                &[]
+            )
+            .hex,
+            key(
+                None,
+                &settings(|s| s.docker_configs = paths(&["a", "bc"])),
+                &[]
+            )
+            .hex
         );
     }
 
     #[test]
-    fn flags_that_do_not_change_the_answer_keep_the_key() {
-        let base = key(None, &["get-credentials", "--authFlow=gcr"], &[]).hex;
-        for args in [
-            &["get-credentials", "--authFlow", "gcr", "-v"][..],
-            &["--authFlow=gcr", "--v=4"],
-            &["--authFlow=gcr", "-vv", "--verbose"],
-            &["--authFlow=gcr", "--timeout=5s"],
-            &["--authFlow=gcr", "--static-cache-duration=1m"],
-            &["--authFlow=gcr", "--cache-dir=/elsewhere"],
-            &["--authFlow=gcr", "-o", "json"],
-            &["check", "gcr.io/p/app", "--authFlow=gcr", "--offline"],
-        ] {
-            assert_eq!(base, key(None, args, &[]).hex, "{args:?}");
-        }
-        // Spellings of one mirror flag are one setting.
-        assert_eq!(
-            key(None, &["-r", "a.example:b.azurecr.io"], &[]).hex,
-            key(None, &["--registry-mirror=a.example:b.azurecr.io"], &[]).hex
-        );
+    fn settings_that_only_shape_the_run_keep_the_key() {
+        let base = key(None, &Settings::default(), &[]).hex;
+        let run_only = settings(|s| {
+            s.static_cache = std::time::Duration::from_secs(60);
+            s.cache_dir = Some("/elsewhere".into());
+        });
+        assert_eq!(base, key(None, &run_only, &[]).hex);
     }
 
     #[test]
@@ -318,7 +338,11 @@ mod tests {
         ] {
             assert!(!key_env_var(name), "{name}");
         }
-        let k = key(None, &[], &[("AWS_PROFILE", "p"), ("HOME", "/root")]);
+        let k = key(
+            None,
+            &Settings::default(),
+            &[("AWS_PROFILE", "p"), ("HOME", "/root")],
+        );
         assert_eq!(k.env_names(), ["AWS_PROFILE", "HOME"]);
     }
 }

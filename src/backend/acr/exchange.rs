@@ -13,6 +13,11 @@
 //! of the same cloud. A challenge pointing anywhere else (a TLS-inspecting proxy, a hijacked DNS
 //! entry with a valid certificate) gets an error, never the token.
 
+// Called by the network half (src/backend/acr/fetch.rs); a build without the `azure` feature
+// compiles the module for what `describe`, routing and the unit tests use of it, and nothing calls
+// the rest.
+#![cfg_attr(not(feature = "azure"), allow(dead_code))]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;

@@ -16,8 +16,7 @@ use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::{
-    auth_keys, choose_role, decode_token, Api, ApiPlan, EcrBackend, RoleChoice, ROLE_ARN_ENV,
-    SESSION_NAME,
+    auth_keys, decode_token, role_for, Api, ApiPlan, EcrBackend, RoleChoice, SESSION_NAME,
 };
 use crate::backend::{Backend as _, Credentials, FetchContext};
 use crate::deadline::Deadline;
@@ -37,12 +36,7 @@ pub(super) fn fetch(backend: &EcrBackend, ctx: &FetchContext<'_>) -> Result<Cred
     let plan = backend.plan();
     let kind = backend.kind().as_str();
     let registry = ctx.image.registry().to_string();
-    let env_role = std::env::var(ROLE_ARN_ENV).ok();
-    let role = choose_role(
-        ctx.request.service_account_token.is_some(),
-        &ctx.request.service_account_annotations,
-        env_role.as_deref(),
-    );
+    let role = role_for(ctx.request);
     let who = match &role {
         RoleChoice::Node => "node credentials".to_string(),
         RoleChoice::Pod { arn, .. } => format!("role {arn}"),

@@ -9,6 +9,7 @@ use super::*;
 use crate::backend::file::Match;
 use crate::backend::file::{find_matches, DockerConfig};
 use crate::deadline::Deadline;
+use crate::error::Error;
 use crate::image::ImageRef;
 use crate::lifetime::{key_type_for, Lifetime};
 use crate::protocol::AuthConfig;

@@ -1,5 +1,6 @@
-//! `--registry-mirror=SRC:DST[,SRC:DST]`: images on SRC are pulled with DST's ACR token.
+//! Azure's options: azure.json's path, `--registry-mirror` and `--azure-sp-token-exchange`.
 //!
+//! `--registry-mirror=SRC:DST[,SRC:DST]`: images on SRC are pulled with DST's ACR token.
 //! The reference plugin takes the same flag (e.g. `mcr.microsoft.com:myacr.azurecr.io` when an
 //! ACR caches MCR), but matches SRC as a raw string prefix of the image, so
 //! `mcr.microsoft.com.evil.io/x` counted as mirrored and got the ACR token, and it split on
@@ -7,7 +8,22 @@
 //! compared with the image's registry, and the mapping splits at the LAST `:`, as DST is a
 //! login server without a port: `reg.local:5000:myacr.azurecr.io` means SRC `reg.local:5000`.
 
+use std::path::PathBuf;
+
 use crate::hosts::{is_dns_name, split_host_port};
+
+/// The Azure part of the command line.
+#[derive(Debug, Clone, Default)]
+pub struct AzureSettings {
+    /// azure.json: `--azure-config`, or the first argument under the name
+    /// `acr-credential-provider`.
+    pub config: Option<PathBuf>,
+    /// `--registry-mirror` mappings.
+    pub mirrors: Vec<Mirror>,
+    /// `--azure-sp-token-exchange`: exchange a service principal's Entra token instead of
+    /// handing out its secret.
+    pub sp_token_exchange: bool,
+}
 
 /// One SRC → DST mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +34,8 @@ pub struct Mirror {
     pub target: String,
 }
 
-/// Parses the flag's value.
-pub fn parse(text: &str) -> Result<Vec<Mirror>, String> {
+/// Parses `--registry-mirror`'s value.
+pub fn parse_mirrors(text: &str) -> Result<Vec<Mirror>, String> {
     let mut out = Vec::new();
     for item in text.split(',') {
         let item = item.trim();
@@ -45,7 +61,7 @@ pub fn parse(text: &str) -> Result<Vec<Mirror>, String> {
 }
 
 /// The mirror whose source is exactly `registry` (the image's `host[:port]`).
-pub fn find<'a>(mirrors: &'a [Mirror], registry: &str) -> Option<&'a Mirror> {
+pub fn find_mirror<'a>(mirrors: &'a [Mirror], registry: &str) -> Option<&'a Mirror> {
     mirrors
         .iter()
         .find(|m| m.source.eq_ignore_ascii_case(registry))
@@ -83,11 +99,12 @@ mod tests {
     #[test]
     fn reference_syntax_one_and_several() {
         assert_eq!(
-            parse("mcr.microsoft.com:myacr.azurecr.io").unwrap(),
+            parse_mirrors("mcr.microsoft.com:myacr.azurecr.io").unwrap(),
             [m("mcr.microsoft.com", "myacr.azurecr.io")]
         );
         assert_eq!(
-            parse("mcr.microsoft.com:myacr.azurecr.io, docker.io:other.azurecr.io").unwrap(),
+            parse_mirrors("mcr.microsoft.com:myacr.azurecr.io, docker.io:other.azurecr.io")
+                .unwrap(),
             [
                 m("mcr.microsoft.com", "myacr.azurecr.io"),
                 m("docker.io", "other.azurecr.io")
@@ -98,11 +115,11 @@ mod tests {
     #[test]
     fn source_may_carry_a_port() {
         assert_eq!(
-            parse("reg.local:5000:myacr.azurecr.io").unwrap(),
+            parse_mirrors("reg.local:5000:myacr.azurecr.io").unwrap(),
             [m("reg.local:5000", "myacr.azurecr.io")]
         );
         assert_eq!(
-            parse("Reg.Local:5000:MyAcr.AzureCR.io").unwrap(),
+            parse_mirrors("Reg.Local:5000:MyAcr.AzureCR.io").unwrap(),
             [m("reg.local:5000", "myacr.azurecr.io")]
         );
     }
@@ -123,29 +140,30 @@ mod tests {
             "mcr.microsoft.com:myacr.azurecr.io/x",
             "a..b:myacr.azurecr.io",
         ] {
-            assert!(parse(bad).is_err(), "{bad:?} was accepted");
+            assert!(parse_mirrors(bad).is_err(), "{bad:?} was accepted");
         }
     }
 
     #[test]
     fn matching_is_on_whole_registries() {
         let mirrors =
-            parse("mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io").unwrap();
+            parse_mirrors("mcr.microsoft.com:myacr.azurecr.io,reg.local:5000:b.azurecr.io")
+                .unwrap();
         assert_eq!(
-            find(&mirrors, "mcr.microsoft.com").map(|m| m.target.as_str()),
+            find_mirror(&mirrors, "mcr.microsoft.com").map(|m| m.target.as_str()),
             Some("myacr.azurecr.io")
         );
         assert_eq!(
-            find(&mirrors, "MCR.Microsoft.com").map(|m| m.target.as_str()),
+            find_mirror(&mirrors, "MCR.Microsoft.com").map(|m| m.target.as_str()),
             Some("myacr.azurecr.io")
         );
-        assert_eq!(find(&mirrors, "mcr.microsoft.com.evil.io"), None);
-        assert_eq!(find(&mirrors, "evilmcr.microsoft.com"), None);
-        assert_eq!(find(&mirrors, "mcr.microsoft.com:443"), None);
-        assert_eq!(find(&mirrors, "reg.local"), None);
-        assert_eq!(find(&mirrors, "reg.local:50000"), None);
+        assert_eq!(find_mirror(&mirrors, "mcr.microsoft.com.evil.io"), None);
+        assert_eq!(find_mirror(&mirrors, "evilmcr.microsoft.com"), None);
+        assert_eq!(find_mirror(&mirrors, "mcr.microsoft.com:443"), None);
+        assert_eq!(find_mirror(&mirrors, "reg.local"), None);
+        assert_eq!(find_mirror(&mirrors, "reg.local:50000"), None);
         assert_eq!(
-            find(&mirrors, "reg.local:5000").map(|m| m.target.as_str()),
+            find_mirror(&mirrors, "reg.local:5000").map(|m| m.target.as_str()),
             Some("b.azurecr.io")
         );
     }
