@@ -79,6 +79,10 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
         }
         Command::Install(options) => write_stdout(&crate::install::run(&options)?).map(|_| 0),
         Command::SyncDockerConfig(options) => crate::sync_docker_config::run(&options),
+        Command::KubeletView(options) => {
+            let (report, code) = crate::kubelet_view::run(&options)?;
+            write_stdout(&report).map(|_| code)
+        }
         Command::Cache(options) => {
             let dir = invocation
                 .settings

@@ -54,6 +54,8 @@ pub enum Command {
     Install(crate::install::InstallOptions),
     /// `sync-docker-config ...`: a node Docker config kept equal to a mounted Secret.
     SyncDockerConfig(crate::sync_docker_config::SyncOptions),
+    /// `kubelet-view IMAGE ...`: the node's providers run for one image as kubelet would.
+    KubeletView(crate::kubelet_view::Options),
 }
 
 /// A parsed command line.
@@ -151,12 +153,8 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 sa_token_file = Some(PathBuf::from(non_empty(flag, value(flag)?)?));
             }
             "--service-account-annotation" => {
-                let text = value(flag)?;
-                let (key, val) = text
-                    .split_once('=')
-                    .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected KEY=VALUE")))?;
-                sa_annotations.insert(key.to_string(), val.to_string());
+                let (key, val) = annotation_flag(flag, &value(flag)?)?;
+                sa_annotations.insert(key, val);
             }
             // Google backend; names and syntax as auth-provider-gcp's.
             "--authFlow" => {
@@ -235,14 +233,15 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
-/// `install ...` and `sync-docker-config ...`, parsed by their own modules; `None` for every
-/// other command line.
+/// `install ...`, `sync-docker-config ...` and `kubelet-view ...`, parsed by their own modules;
+/// `None` for every other command line.
 fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
     let command = match args.first().map(String::as_str) {
         Some("install") => Command::Install(crate::install::parse_args(&args[1..])?),
         Some("sync-docker-config") => {
             Command::SyncDockerConfig(crate::sync_docker_config::parse_args(&args[1..])?)
         }
+        Some("kubelet-view") => Command::KubeletView(crate::kubelet_view::parse_args(&args[1..])?),
         _ => return Ok(None),
     };
     Ok(Some(Invocation {
@@ -421,9 +420,18 @@ fn mode_from_positional(
         // that kubelet configs pass; under their names, keep serving.
         Some(_) if drop_in => Ok(Command::Serve),
         Some(other) => Err(Error::Usage(format!(
-            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, cache, install, sync-docker-config"
+            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, kubelet-view, cache, install, sync-docker-config"
         ))),
     }
+}
+
+/// The `KEY=VALUE` of `--service-account-annotation` (split at the first `=`; the value may
+/// hold more), for every command that sends a pod's annotations as kubelet does.
+pub(crate) fn annotation_flag(flag: &str, text: &str) -> Result<(String, String)> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected KEY=VALUE")))
 }
 
 fn non_empty(flag: &str, value: String) -> Result<String> {
@@ -492,7 +500,7 @@ USAGE
       Check a kubelet CredentialProviderConfig (file or directory, as given to
       --image-credential-provider-config) with kubelet's own rules, and warn about patterns
       that can never match. --image shows which providers would serve an image.
-  cloud-credential-provider cache list [--cache-dir DIR] [--output text|json]
+{kubelet_view}  cloud-credential-provider cache list [--cache-dir DIR] [--output text|json]
   cloud-credential-provider cache purge [--expired] [--registry PATTERN]... [--cache-dir DIR]
       The token cache; DIR defaults to {cache_dir}. list shows each
       entry's registry, backend, state (fresh, stale, expired, foreign, corrupt), expiry,
@@ -578,6 +586,7 @@ auth-provider-gcp it accepts those plugins' positional arguments.
         cache_dir = crate::token_cache::DEFAULT_DIR,
         install = crate::install::HELP,
         sync = crate::sync_docker_config::HELP,
+        kubelet_view = crate::kubelet_view::HELP,
     )
 }
 

@@ -704,9 +704,10 @@ pub fn go_quote(s: &str) -> String {
     go_quote_bytes(s.as_bytes())
 }
 
-/// Go's `strconv.Quote`, so error messages read like kubelet's. Printability of
-/// non-ASCII characters is approximated (Go uses Unicode categories).
-fn go_quote_bytes(s: &[u8]) -> String {
+/// Go's `strconv.Quote` of bytes that need not be UTF-8 (kubelet's binary cache keys), so
+/// messages read like kubelet's. Printability of non-ASCII characters is approximated (Go uses
+/// Unicode categories).
+pub fn go_quote_bytes(s: &[u8]) -> String {
     let mut out = String::from("\"");
     let mut i = 0;
     while i < s.len() {
