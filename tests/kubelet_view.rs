@@ -493,10 +493,7 @@ fn a_provider_that_hangs_is_killed_with_its_children_and_reported() {
         slow["kubeletLogs"],
         "Failed getting credential from external registry credential provider: error execing credential provider plugin slow for image reg.example/app: context deadline exceeded: asking the metadata server"
     );
-    assert!(report["pluginTimeout"]
-        .as_str()
-        .unwrap()
-        .starts_with("1s per provider run"));
+    assert_eq!(report["pluginTimeout"], "1s");
     // The plugin's child died with it: gone, or a zombie nobody reaped yet.
     let pid = fs::read_to_string(&child_pid).expect("child pid");
     let stat = fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
@@ -934,4 +931,53 @@ fn bad_input_is_one_line_on_stderr() {
             ran.describe()
         );
     }
+}
+
+#[test]
+fn answers_kubelet_reads_and_then_throws_away_are_shown_with_why() {
+    let node = Node::new("kubelet-view-discarded");
+    let pw = [secret_token(12), secret_token(12)];
+    // kubernetes-sigs/kind#4185: a cacheKeyType kubelet does not know.
+    node.sh(
+        "bad-key-type",
+        &answering(&response(
+            V1,
+            "ServiceAccount",
+            json!({ "reg.example": creds("a", &pw[0]) }),
+        )),
+    );
+    // A field the response type does not have: the strict decoder refuses the whole answer.
+    let mut extra_field = response(V1, "Registry", json!({ "reg.example": creds("b", &pw[1]) }));
+    extra_field["expiresAt"] = json!("2030-01-01T00:00:00Z");
+    node.sh("extra-field", &answering(&extra_field));
+    let config = node.config(
+        "c.yaml",
+        &[
+            provider("bad-key-type", V1, &["reg.example"], ""),
+            provider("extra-field", V1, &["reg.example"], ""),
+        ],
+    );
+    let (code, report) = node.view(&config, "reg.example/app", &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let bad = provider_report(&report, "bad-key-type");
+    assert_eq!(bad["outcome"], "failed");
+    assert_eq!(
+        bad["kubeletLogs"],
+        "credential provider plugin did not return a valid cacheKeyType: \"ServiceAccount\""
+    );
+    // The answer was read before kubelet threw it away: shown, password as a length.
+    assert_eq!(bad["response"]["auth"][0]["passwordLength"], 12);
+    let extra = provider_report(&report, "extra-field");
+    assert_eq!(
+        extra["kubeletLogs"],
+        "Failed getting credential from external registry credential provider: error decoding credential provider plugin response from stdout"
+    );
+    assert!(
+        extra["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("unknown field \"expiresAt\""),
+        "{extra:#}"
+    );
+    assert!(extra.get("response").is_none());
 }

@@ -72,7 +72,11 @@ impl Masker {
     pub fn add_env(&mut self, env: &[(String, String)]) {
         for (name, value) in env {
             let upper = name.to_ascii_uppercase();
-            if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
+            // `TOKEN_FILE`, `KEY_PATH`: where a secret is, not the secret.
+            let names_a_place = ["_FILE", "_PATH", "_DIR"]
+                .iter()
+                .any(|end| upper.ends_with(end));
+            if !names_a_place && SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
                 self.add(value, &format!("value of {name}"));
             }
         }
@@ -185,9 +189,14 @@ mod tests {
         m.add_env(&[
             ("CLIENT_SECRET".into(), "sssshhhh".into()),
             ("REGION".into(), "eu-west-1".into()),
+            ("TOKEN_FILE".into(), "/var/run/token".into()),
         ]);
         let pair = base64::engine::general_purpose::STANDARD.encode("alice:hunter22");
         let text = format!("sent tok-123456, got hunter22 ({pair}) in eu-west-1 with sssshhhh");
+        assert!(m
+            .apply("/var/run/token")
+            .unwrap()
+            .contains("/var/run/token"));
         assert_eq!(
             m.apply(&text).unwrap(),
             "sent [service-account token, 10 bytes], got [password, 8 bytes] ([base64 username:password, 20 bytes]) in eu-west-1 with [value of CLIENT_SECRET, 8 bytes]"

@@ -61,16 +61,17 @@ pub const HELP: &str = "  cloud-credential-provider kubelet-view IMAGE --config 
                                     [--service-account-token-file FILE]
                                     [--service-account-annotation KEY=VALUE]...
                                     [--plugin-timeout DUR] [--output text|json]
-      What kubelet gets for IMAGE on this node: reads PATH (kubelet's
-      --image-credential-provider-config, file or directory) and DIR (its
-      --image-credential-provider-bin-dir) as kubelet does, runs every provider whose
-      matchImages match IMAGE as kubelet would (DIR/<name> with its args, its env over this
-      environment, the request in its apiVersion, kubelet's 1m0s timeout, the process group
-      killed then), reads each answer as strictly as kubelet, and lists the credentials kubelet
-      would try, in its order, with each answer's cache key and duration and a failing
-      provider's stderr. Works with any provider binary. Passwords show as lengths; provider
-      output is masked. The token and annotation flags are check's (pod-identity providers).
-      Exit status 0 when kubelet would get credentials for IMAGE, else 1.
+      What kubelet gets for IMAGE on this node. PATH and DIR are kubelet's
+      --image-credential-provider-config (file or directory) and
+      --image-credential-provider-bin-dir (those flag names work here too). Runs every
+      provider whose matchImages match IMAGE as kubelet does (DIR/<name> with its args, its
+      env over this environment, the request in its apiVersion, killed with its process
+      group after kubelet's 1m0s or --plugin-timeout), reads each answer as strictly as
+      kubelet, and lists the credentials kubelet would try, in its order, with each answer's
+      cache key and duration and a failing provider's stderr. Any provider binary. Passwords
+      show as lengths; provider output is masked. --service-account-* as for check (for
+      providers with tokenAttributes). Exit status 0 when kubelet would get credentials for
+      IMAGE, else 1: usable as a readiness check.
 ";
 
 /// What `kubelet-view` was asked.
@@ -204,18 +205,7 @@ pub fn run(options: &Options) -> Result<(String, i32)> {
             })
             .collect(),
         bin_dir: options.bin_dir.display().to_string(),
-        plugin_timeout: if options.plugin_timeout == exec::KUBELET_TIMEOUT {
-            format!(
-                "{} per provider run (kubelet's, fixed)",
-                format_go_duration(exec::KUBELET_TIMEOUT)
-            )
-        } else {
-            format!(
-                "{} per provider run (--plugin-timeout; kubelet's is {})",
-                format_go_duration(options.plugin_timeout),
-                format_go_duration(exec::KUBELET_TIMEOUT)
-            )
-        },
+        plugin_timeout: format_go_duration(options.plugin_timeout),
         startup_errors: Vec::new(),
         warnings: validation.warnings.clone(),
         hints: matched.map(|m| m.hints.clone()).unwrap_or_default(),

@@ -255,97 +255,26 @@ pub fn evaluate(
         stderr: None,
     };
 
-    let decoded = match judge_run(&provider.name, image, &finished, setting.timeout) {
-        Err((error, kubelet)) => {
-            fail(
-                &mut report,
-                &mut run,
-                &finished,
-                &masker,
-                error,
-                Some(kubelet),
-            );
-            report.run = Some(run);
-            return Ok(report);
-        }
-        Ok(()) => match response::decode(&finished.stdout.bytes, &provider.api_version) {
-            Ok(decoded) => decoded,
-            Err(refusal) => {
-                if matches!(refusal, Refusal::Gvk { .. }) {
-                    run.stdout_start = Some(stdout_start(&finished, &masker));
-                }
-                let kubelet = format!("{KUBELET_PREFIX}{}", refusal.kubelet_text());
-                fail(
-                    &mut report,
-                    &mut run,
-                    &finished,
-                    &masker,
-                    refusal.reason(),
-                    Some(kubelet),
-                );
-                report.run = Some(run);
-                return Ok(report);
-            }
-        },
-    };
-    for entry in &decoded.auth {
-        masker.add_credentials(&entry.username, entry.password.expose());
-    }
-    report.response = Some(response_report(&decoded, image));
-
-    if let Identity::Token {
-        token, attributes, ..
-    } = &identity
+    let (decoded, base) = match read_answer(provider, &identity, image, &finished, setting.timeout)
     {
-        let echoed = decoded
-            .auth
-            .iter()
-            .any(|a| a.password.expose() == token.expose());
-        if echoed && attributes.cache_type != "Token" {
-            let kubelet = format!(
-                "Credential provider plugin returned the service account token as the password for image {}, which is not allowed when service account cache type is not set to 'Token'",
-                go_quote(image)
-            );
-            let error = "the answer's password is the pod's service-account token; kubelet 1.34+ refuses that unless tokenAttributes.cacheType is Token".to_string();
-            fail(
-                &mut report,
-                &mut run,
-                &finished,
-                &masker,
-                error,
-                Some(kubelet),
-            );
-            report.run = Some(run);
-            return Ok(report);
-        }
-    }
-    let base = match decoded.cache_key_type.as_str() {
-        "Image" => image.to_string(),
-        "Registry" => registry_of(image).to_string(),
-        "Global" => GLOBAL_KEY.to_string(),
-        other => {
-            let kubelet = format!(
-                "credential provider plugin did not return a valid cacheKeyType: {}",
-                go_quote(other)
-            );
-            let error = format!(
-                "cacheKeyType {} is not Image, Registry or Global (case matters), so kubelet throws the whole answer away",
-                go_quote(other)
-            );
-            fail(
-                &mut report,
-                &mut run,
-                &finished,
-                &masker,
-                error,
-                Some(kubelet),
-            );
+        Ok(answer) => answer,
+        Err(failure) => {
+            if let Some(decoded) = &failure.decoded {
+                for entry in &decoded.auth {
+                    masker.add_credentials(&entry.username, entry.password.expose());
+                }
+                report.response = Some(response_report(decoded, image));
+            }
+            if failure.unreadable_stdout {
+                run.stdout_start = Some(stdout_start(&finished, &masker));
+            }
+            fail(&mut report, &mut run, &finished, &masker, failure);
             report.run = Some(run);
             return Ok(report);
         }
     };
-
     report.outcome = Outcome::Answered;
+    report.response = Some(response_report(&decoded, image));
     report.cache = cache_report(provider, &decoded, image, base, &identity);
     report.run = Some(run);
     let mut filed: BTreeMap<String, Vec<&str>> = BTreeMap::new();
@@ -370,22 +299,120 @@ pub fn evaluate(
     Ok(report)
 }
 
-/// Whether the run itself succeeded; otherwise (what went wrong, kubelet's log line).
+/// Why kubelet uses nothing from a run.
+struct Failure {
+    /// In this command's words.
+    error: String,
+    /// What kubelet logs.
+    kubelet: String,
+    /// Kubelet appends the plugin's stderr to `kubelet` (exec errors).
+    with_stderr: bool,
+    /// The answer, when it was read before being refused.
+    decoded: Option<Decoded>,
+    /// stdout is no JSON document: worth quoting its start.
+    unreadable_stdout: bool,
+}
+
+impl Failure {
+    fn new(error: String, kubelet: String) -> Failure {
+        Failure {
+            error,
+            kubelet,
+            with_stderr: false,
+            decoded: None,
+            unreadable_stdout: false,
+        }
+    }
+}
+
+/// Kubelet's verdict on a finished run, in its order: the run, the decode, the token echo
+/// (1.34+), `cacheKeyType`. On success, the answer and its cache base.
+fn read_answer(
+    provider: &Provider,
+    identity: &Identity,
+    image: &str,
+    finished: &Finished,
+    timeout: Duration,
+) -> std::result::Result<(Decoded, String), Failure> {
+    judge_run(&provider.name, image, finished, timeout)?;
+    let decoded =
+        response::decode(&finished.stdout.bytes, &provider.api_version).map_err(|refusal| {
+            Failure {
+                unreadable_stdout: matches!(refusal, Refusal::Gvk { .. }),
+                ..Failure::new(
+                    refusal.reason(),
+                    format!("{KUBELET_PREFIX}{}", refusal.kubelet_text()),
+                )
+            }
+        })?;
+    if let Identity::Token {
+        token, attributes, ..
+    } = identity
+    {
+        let echoed = decoded
+            .auth
+            .iter()
+            .any(|a| a.password.expose() == token.expose());
+        if echoed && attributes.cache_type != "Token" {
+            return Err(Failure {
+                decoded: Some(decoded),
+                ..Failure::new(
+                    "the answer's password is the pod's service-account token; kubelet 1.34+ refuses that unless tokenAttributes.cacheType is Token".into(),
+                    format!(
+                        "Credential provider plugin returned the service account token as the password for image {}, which is not allowed when service account cache type is not set to 'Token'",
+                        go_quote(image)
+                    ),
+                )
+            });
+        }
+    }
+    let base = match decoded.cache_key_type.as_str() {
+        "Image" => image.to_string(),
+        "Registry" => registry_of(image).to_string(),
+        "Global" => GLOBAL_KEY.to_string(),
+        other => {
+            let failure = Failure::new(
+                format!(
+                    "cacheKeyType {} is not Image, Registry or Global (case matters), so kubelet throws the whole answer away",
+                    go_quote(other)
+                ),
+                format!(
+                    "credential provider plugin did not return a valid cacheKeyType: {}",
+                    go_quote(other)
+                ),
+            );
+            return Err(Failure {
+                decoded: Some(decoded),
+                ..failure
+            });
+        }
+    };
+    Ok((decoded, base))
+}
+
+/// Whether the run itself succeeded, as kubelet's `runPlugin` judges it.
 fn judge_run(
     name: &str,
     image: &str,
     finished: &Finished,
     timeout: Duration,
-) -> std::result::Result<(), (String, String)> {
-    let exec_error = |err: &str| {
-        format!(
-            "{KUBELET_PREFIX}error execing credential provider plugin {name} for image {image}: {err}: "
+) -> std::result::Result<(), Failure> {
+    // Kubelet appends the plugin's stderr to these.
+    let exec_error = |error: String, err: &str| {
+        Failure {
+        with_stderr: true,
+        ..Failure::new(
+            error,
+            format!(
+                "{KUBELET_PREFIX}error execing credential provider plugin {name} for image {image}: {err}: "
+            ),
         )
+    }
     };
     match &finished.ending {
-        Ending::SpawnFailed(text) => Err((
+        Ending::SpawnFailed(text) => Err(exec_error(
             format!("kubelet cannot start the plugin: {text}"),
-            exec_error(text),
+            text,
         )),
         Ending::TimedOut { plugin_exited } => {
             let what = if *plugin_exited {
@@ -407,16 +434,16 @@ fn judge_run(
                     format_go_duration(KUBELET_TIMEOUT)
                 )
             };
-            Err((
+            Err(exec_error(
                 format!("{what}{kubelet_kills}"),
-                exec_error("context deadline exceeded"),
+                "context deadline exceeded",
             ))
         }
         Ending::Exited(status) if !status.success() => {
             let text = exec::go_exit_text(status);
-            Err((format!("the plugin failed: {text}"), exec_error(&text)))
+            Err(exec_error(format!("the plugin failed: {text}"), &text))
         }
-        Ending::Exited(_) if finished.stdout.truncated() => Err((
+        Ending::Exited(_) if finished.stdout.truncated() => Err(Failure::new(
             format!(
                 "stdout is larger than {} MiB, which is no credential provider answer; not decoded",
                 MAX_STDOUT >> 20
@@ -435,30 +462,23 @@ fn fail(
     run: &mut RunReport,
     finished: &Finished,
     masker: &Masker,
-    error: String,
-    kubelet: Option<String>,
+    failure: Failure,
 ) {
     report.outcome = Outcome::Failed;
-    report.error = Some(error);
+    report.error = Some(failure.error);
     let stderr = masker.apply(&printable(
         &finished.stderr.bytes,
         finished.stderr.total,
         STDERR_SHOWN,
     ));
-    let is_exec_error = kubelet
-        .as_deref()
-        .is_some_and(|k| k.contains(": error execing credential provider plugin "));
-    report.kubelet_logs = kubelet.map(|line| {
-        if !is_exec_error {
-            return line;
+    let mut kubelet = failure.kubelet;
+    if failure.with_stderr {
+        match &stderr {
+            Some(text) => kubelet.push_str(&one_line(text.trim_end(), STDERR_IN_LOG_LINE)),
+            None => kubelet.push_str("(stderr withheld, see below)"),
         }
-        // Kubelet appends the plugin's stderr to exec errors.
-        let tail = match &stderr {
-            Some(text) => one_line(text.trim_end(), STDERR_IN_LOG_LINE),
-            None => "(stderr withheld, see below)".to_string(),
-        };
-        format!("{line}{tail}")
-    });
+    }
+    report.kubelet_logs = Some(kubelet);
     if finished.stderr.total > 0 {
         run.stderr = Some(stderr.unwrap_or_else(|| {
             "(withheld: the answer holds a password too short to mask safely)".to_string()

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::exec::KUBELET_TIMEOUT;
+use crate::duration::format_go_duration;
 use crate::pattern::go_quote;
 
 /// Everything `kubelet-view` found, in the order kubelet would find it.
@@ -22,7 +24,7 @@ pub struct Report {
     pub files: Vec<FileReport>,
     /// `--bin-dir` (kubelet's `--image-credential-provider-bin-dir`).
     pub bin_dir: String,
-    /// The timeout each provider run got (Go duration).
+    /// The timeout each provider run got (Go duration); kubelet's is fixed at `1m0s`.
     pub plugin_timeout: String,
     /// Why kubelet would refuse to start with this config and bin dir (it exits at the first);
     /// when not empty, no provider ran.
@@ -257,7 +259,16 @@ impl Report {
             );
         }
         out.row("bin dir:", &self.bin_dir);
-        out.row("timeout:", &self.plugin_timeout);
+        let kubelet_timeout = format_go_duration(KUBELET_TIMEOUT);
+        let whose = if self.plugin_timeout == kubelet_timeout {
+            "kubelet's, fixed".to_string()
+        } else {
+            format!("--plugin-timeout; kubelet's is {kubelet_timeout}")
+        };
+        out.row(
+            "timeout:",
+            &format!("{} per provider run ({whose})", self.plugin_timeout),
+        );
         if !self.startup_errors.is_empty() {
             out.line("");
             out.line(
