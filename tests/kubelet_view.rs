@@ -62,6 +62,15 @@ impl Node {
         self.program(name, &venv_bin("python"), body);
     }
 
+    /// A sh provider that reads the request and answers `cache_key_type` and `auth` in
+    /// `api_version`.
+    fn answers(&self, name: &str, api_version: &str, cache_key_type: &str, auth: Value) {
+        self.sh(
+            name,
+            &answering(&response(api_version, cache_key_type, auth)),
+        );
+    }
+
     /// `bin/<name>` → the binary under test, as `install --drop-in-names` links it.
     fn link_self(&self, name: &str) {
         std::os::unix::fs::symlink(PROVIDER_BIN, self.bin().join(name)).expect("symlink");
@@ -342,22 +351,18 @@ fn this_binary_with_args_it_refuses_fails_and_shows_why() {
 fn a_config_directory_runs_the_matching_providers_in_kubelets_order() {
     let node = Node::new("kubelet-view-dir");
     let pw = [secret_token(12), secret_token(13)];
-    node.sh(
+    node.answers(
         "alpha",
-        &answering(&response(
-            V1,
-            "Registry",
-            json!({ "reg.example": creds("a", &pw[0]) }),
-        )),
+        V1,
+        "Registry",
+        json!({ "reg.example": creds("a", &pw[0]) }),
     );
     node.sh("beta", "echo never run >&2; exit 1\n");
-    node.sh(
+    node.answers(
         "gamma",
-        &answering(&response(
-            V1,
-            "Global",
-            json!({ "*.example": creds("g", &pw[1]) }),
-        )),
+        V1,
+        "Global",
+        json!({ "*.example": creds("g", &pw[1]) }),
     );
     node.config(
         "10-first.yaml",
@@ -551,13 +556,11 @@ print(json.dumps({{"kind": "CredentialProviderResponse", "apiVersion": req["apiV
         ),
     );
     // Always answers in v1alpha1, whatever it is asked.
-    node.sh(
+    node.answers(
         "stuck",
-        &answering(&response(
-            V1ALPHA1,
-            "Registry",
-            json!({ "reg.example:5000": creds("s", &password) }),
-        )),
+        V1ALPHA1,
+        "Registry",
+        json!({ "reg.example:5000": creds("s", &password) }),
     );
     let config = node.config(
         "c.yaml",
@@ -589,22 +592,16 @@ print(json.dumps({{"kind": "CredentialProviderResponse", "apiVersion": req["apiV
 fn overlapping_providers_are_tried_in_kubelets_key_order() {
     let node = Node::new("kubelet-view-overlap");
     let pw: Vec<String> = (0..4).map(|_| secret_token(10)).collect();
-    node.sh(
-        "first",
-        &answering(&response(
-            V1,
-            "Registry",
-            json!({ "reg.example:5000": creds("first-host", &pw[0]), "*.example:5000": creds("first-glob", &pw[1]) }),
-        )),
-    );
-    node.sh(
-        "second",
-        &answering(&response(
-            V1,
-            "Image",
-            json!({ "https://reg.example:5000/v2/team": creds("second-team", &pw[2]), "reg.example:5000": creds("second-host", &pw[3]) }),
-        )),
-    );
+    let first = json!({
+        "reg.example:5000": creds("first-host", &pw[0]),
+        "*.example:5000": creds("first-glob", &pw[1]),
+    });
+    let second = json!({
+        "https://reg.example:5000/v2/team": creds("second-team", &pw[2]),
+        "reg.example:5000": creds("second-host", &pw[3]),
+    });
+    node.answers("first", V1, "Registry", first);
+    node.answers("second", V1, "Image", second);
     let config = node.config(
         "c.yaml",
         &[
@@ -639,13 +636,11 @@ fn ports_decide_which_provider_runs_and_which_key_matches() {
     let node = Node::new("kubelet-view-ports");
     let pw = secret_token(12);
     node.sh("portless-pattern", "echo never run >&2; exit 1\n");
-    node.sh(
+    node.answers(
         "portless-key",
-        &answering(&response(
-            V1,
-            "Registry",
-            json!({ "reg.example": creds("k", &pw) }),
-        )),
+        V1,
+        "Registry",
+        json!({ "reg.example": creds("k", &pw) }),
     );
     let config = node.config(
         "c.yaml",
@@ -938,13 +933,11 @@ fn answers_kubelet_reads_and_then_throws_away_are_shown_with_why() {
     let node = Node::new("kubelet-view-discarded");
     let pw = [secret_token(12), secret_token(12)];
     // kubernetes-sigs/kind#4185: a cacheKeyType kubelet does not know.
-    node.sh(
+    node.answers(
         "bad-key-type",
-        &answering(&response(
-            V1,
-            "ServiceAccount",
-            json!({ "reg.example": creds("a", &pw[0]) }),
-        )),
+        V1,
+        "ServiceAccount",
+        json!({ "reg.example": creds("a", &pw[0]) }),
     );
     // A field the response type does not have: the strict decoder refuses the whole answer.
     let mut extra_field = response(V1, "Registry", json!({ "reg.example": creds("b", &pw[1]) }));
