@@ -58,7 +58,12 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
     let deadline = Deadline::after(invocation.timeout);
     match invocation.command {
         Command::Help => {
-            let node_commands = [crate::install::HELP, crate::sync_docker_config::HELP].concat();
+            let node_commands = [
+                crate::kubelet_view::HELP,
+                crate::install::HELP,
+                crate::sync_docker_config::HELP,
+            ]
+            .concat();
             write_stdout(&help_text(&node_commands)).map(|_| 0)
         }
         Command::Version => write_stdout(&crate::build_info::version_text()).map(|_| 0),
@@ -86,6 +91,11 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
         }
         Command::SyncDockerConfig(args) => {
             crate::sync_docker_config::run(&crate::sync_docker_config::parse_args(&args)?)
+        }
+        Command::KubeletView(args) => {
+            let (report, code) =
+                crate::kubelet_view::run(&crate::kubelet_view::parse_args(&args)?)?;
+            write_stdout(&report).map(|_| code)
         }
         Command::Cache(options) => {
             let dir = invocation

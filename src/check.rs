@@ -271,23 +271,31 @@ struct CacheEntryReport {
 
 /// Reads `--service-account-token-file`; whitespace around the token is dropped.
 fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
-    let Some(path) = &options.service_account_token_file else {
-        return Ok(None);
-    };
+    options
+        .service_account_token_file
+        .as_deref()
+        .map(|path| read_token_file("check", path))
+        .transpose()
+}
+
+/// A pod's service-account token from a file (`--service-account-token-file` of `command`),
+/// whitespace around it dropped: a file keeps the token out of the process list and the shell
+/// history. Empty or unreadable is a usage error naming the file, never its content.
+pub(crate) fn read_token_file(command: &str, path: &Path) -> Result<Secret<String>> {
     let text = crate::local_file::read_text(path).map_err(|e| {
         Error::Usage(format!(
-            "check: cannot read --service-account-token-file {}: {e}",
+            "{command}: cannot read --service-account-token-file {}: {e}",
             path.display()
         ))
     })?;
     let token = text.trim();
     if token.is_empty() {
         return Err(Error::Usage(format!(
-            "check: --service-account-token-file {} is empty",
+            "{command}: --service-account-token-file {} is empty",
             path.display()
         )));
     }
-    Ok(Some(Secret::new(token.to_string())))
+    Ok(Secret::new(token.to_string()))
 }
 
 /// What the token cache holds for this image, read without writing anything: the entry a

@@ -58,6 +58,10 @@ pub enum Command {
     /// arguments after the command, parsed by [`crate::sync_docker_config::parse_args`] (see
     /// [`Command::Install`]).
     SyncDockerConfig(Vec<String>),
+    /// `kubelet-view IMAGE ...`: the node's providers run for one image as kubelet would; the
+    /// arguments after the command, parsed by [`crate::kubelet_view::parse_args`] (see
+    /// [`Command::Install`]).
+    KubeletView(Vec<String>),
 }
 
 /// A parsed command line.
@@ -155,12 +159,8 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
                 sa_token_file = Some(PathBuf::from(non_empty(flag, value(flag)?)?));
             }
             "--service-account-annotation" => {
-                let text = value(flag)?;
-                let (key, val) = text
-                    .split_once('=')
-                    .filter(|(k, _)| !k.is_empty())
-                    .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected KEY=VALUE")))?;
-                sa_annotations.insert(key.to_string(), val.to_string());
+                let (key, val) = annotation_flag(flag, &value(flag)?)?;
+                sa_annotations.insert(key, val);
             }
             // Google backend; names and syntax as auth-provider-gcp's.
             "--authFlow" => {
@@ -239,14 +239,15 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
-/// `install ...` and `sync-docker-config ...` with their arguments, which their own modules
-/// parse; `None` for every other command line.
+/// `install ...`, `sync-docker-config ...` and `kubelet-view ...`, parsed by their own modules;
+/// `None` for every other command line.
 fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
     let command = match args.split_first() {
         Some((first, rest)) if first == "install" => Command::Install(rest.to_vec()),
         Some((first, rest)) if first == "sync-docker-config" => {
             Command::SyncDockerConfig(rest.to_vec())
         }
+        Some((first, rest)) if first == "kubelet-view" => Command::KubeletView(rest.to_vec()),
         _ => return Ok(None),
     };
     Ok(Some(Invocation {
@@ -425,9 +426,18 @@ fn mode_from_positional(
         // that kubelet configs pass; under their names, keep serving.
         Some(_) if drop_in => Ok(Command::Serve),
         Some(other) => Err(Error::Usage(format!(
-            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, cache, install, sync-docker-config"
+            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, kubelet-view, cache, install, sync-docker-config"
         ))),
     }
+}
+
+/// The `KEY=VALUE` of `--service-account-annotation` (split at the first `=`; the value may
+/// hold more), for every command that sends a pod's annotations as kubelet does.
+pub(crate) fn annotation_flag(flag: &str, text: &str) -> Result<(String, String)> {
+    text.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| Error::Usage(format!("{flag} {text:?}: expected KEY=VALUE")))
 }
 
 fn non_empty(flag: &str, value: String) -> Result<String> {

@@ -42,6 +42,7 @@
 //! | [`install`] | `install`: the binary, drop-in names and kubelet config put in place atomically |
 //! | [`sync_docker_config`] | `sync-docker-config`: a node Docker config kept equal to a mounted Secret |
 //! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
+//! | [`kubelet_view`] | `kubelet-view`: the node's providers run for one image as kubelet runs them; the credentials kubelet would try, in its order |
 //! | [`annotations`] | service-account annotation keys the backends read |
 //! | [`error`] | the error type; one line each, never a secret |
 //! | [`watchdog`] | the last guard of `--timeout`: ends a run something outside the deadline blocks |
@@ -71,6 +72,7 @@ mod http;
 mod image;
 mod install;
 mod kubelet_config;
+mod kubelet_view;
 mod lifetime;
 mod local_file;
 mod log;

@@ -288,7 +288,6 @@ pub fn glob_match(pattern: &str, name: &str) -> Result<bool, PatternError> {
 
 /// Convenience for callers holding two strings: `URLsMatchStr(glob, target)`, false when
 /// either does not parse.
-#[cfg(test)]
 pub fn urls_match(glob: &str, target: &str) -> bool {
     Pattern::parse(glob).is_ok_and(|p| p.matches(target))
 }
@@ -705,9 +704,10 @@ pub fn go_quote(s: &str) -> String {
     go_quote_bytes(s.as_bytes())
 }
 
-/// Go's `strconv.Quote`, so error messages read like kubelet's. Printability of
-/// non-ASCII characters is approximated (Go uses Unicode categories).
-fn go_quote_bytes(s: &[u8]) -> String {
+/// Go's `strconv.Quote` of bytes that need not be UTF-8 (kubelet's binary cache keys), so
+/// messages read like kubelet's. Printability of non-ASCII characters is approximated (Go uses
+/// Unicode categories).
+pub fn go_quote_bytes(s: &[u8]) -> String {
     let mut out = String::from("\"");
     let mut i = 0;
     while i < s.len() {
