@@ -62,6 +62,7 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
                 crate::kubelet_view::HELP,
                 crate::install::HELP,
                 crate::sync_docker_config::HELP,
+                crate::kubelet_status::HELP,
             ]
             .concat();
             write_stdout(&help_text(&node_commands)).map(|_| 0)
@@ -91,6 +92,14 @@ fn run(program: &str, args: &[String]) -> Result<i32> {
         }
         Command::SyncDockerConfig(args) => {
             crate::sync_docker_config::run(&crate::sync_docker_config::parse_args(&args)?)
+        }
+        Command::KubeletStatus(args) => {
+            let options = crate::kubelet_status::parse_args(&args)?;
+            if options.interval.is_some() {
+                return crate::kubelet_status::watch(&options);
+            }
+            let (report, code) = crate::kubelet_status::check_once(&options)?;
+            write_stdout(&report).map(|_| code)
         }
         Command::KubeletView(args) => {
             let (report, code) =

@@ -62,6 +62,10 @@ pub enum Command {
     /// arguments after the command, parsed by [`crate::kubelet_view::parse_args`] (see
     /// [`Command::Install`]).
     KubeletView(Vec<String>),
+    /// `kubelet-status ARGS...`: whether the node's kubelet runs this binary; the arguments
+    /// after the command, parsed by [`crate::kubelet_status::parse_args`] (see
+    /// [`Command::Install`]).
+    KubeletStatus(Vec<String>),
 }
 
 /// A parsed command line.
@@ -239,8 +243,8 @@ pub fn parse_args(program: &str, args: &[String]) -> Result<Invocation> {
     })
 }
 
-/// `install ...`, `sync-docker-config ...` and `kubelet-view ...`, parsed by their own modules;
-/// `None` for every other command line.
+/// `install ...`, `sync-docker-config ...`, `kubelet-view ...` and `kubelet-status ...`, with
+/// their arguments, which their own modules parse; `None` for every other command line.
 fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
     let command = match args.split_first() {
         Some((first, rest)) if first == "install" => Command::Install(rest.to_vec()),
@@ -248,6 +252,7 @@ fn parse_node_command(args: &[String]) -> Result<Option<Invocation>> {
             Command::SyncDockerConfig(rest.to_vec())
         }
         Some((first, rest)) if first == "kubelet-view" => Command::KubeletView(rest.to_vec()),
+        Some((first, rest)) if first == "kubelet-status" => Command::KubeletStatus(rest.to_vec()),
         _ => return Ok(None),
     };
     Ok(Some(Invocation {
@@ -426,7 +431,7 @@ fn mode_from_positional(
         // that kubelet configs pass; under their names, keep serving.
         Some(_) if drop_in => Ok(Command::Serve),
         Some(other) => Err(Error::Usage(format!(
-            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, kubelet-view, cache, install, sync-docker-config"
+            "unknown command {other:?}; commands: get-credentials (default), check, validate-config, kubelet-view, cache, install, sync-docker-config, kubelet-status"
         ))),
     }
 }
@@ -483,8 +488,8 @@ pub fn check_provider_args(
     }
 }
 
-/// The `--help` text. `node_commands` is the usage of `install` and `sync-docker-config`,
-/// which their modules write next to their parsers.
+/// The `--help` text. `node_commands` is the usage of `kubelet-view`, `install`,
+/// `sync-docker-config` and `kubelet-status`, which their modules write next to their parsers.
 pub fn help_text(node_commands: &str) -> String {
     format!(
         "\
@@ -594,8 +599,9 @@ auth-provider-gcp it accepts those plugins' positional arguments.
     )
 }
 
-/// The arguments of a node subcommand (`install`, `sync-docker-config`), one flag at a time:
-/// `--flag value` or `--flag=value`, an empty value refused with the subcommand's name.
+/// The arguments of a node subcommand (`install`, `sync-docker-config`, `kubelet-view`,
+/// `kubelet-status`), one flag at a time: `--flag value` or `--flag=value`, an empty value
+/// refused with the subcommand's name.
 pub(crate) struct SubcommandArgs<'a> {
     command: &'static str,
     rest: std::slice::Iter<'a, String>,

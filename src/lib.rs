@@ -41,6 +41,12 @@
 //! | [`kubelet_config`] | reading kubelet's `CredentialProviderConfig` as strictly as kubelet does (serde) |
 //! | [`install`] | `install`: the binary, drop-in names and kubelet config put in place atomically |
 //! | [`sync_docker_config`] | `sync-docker-config`: a node Docker config kept equal to a mounted Secret |
+//! | [`kubelet_status`] | `kubelet-status`: does the node's kubelet run this binary, and if not, the fix |
+//! | [`kubelet_process`] | the running kubelet in `/proc`: its command line and start time |
+//! | [`node_distro`] | each distribution: how to recognise it, where it keeps kubelet's flags, what to change |
+//! | [`systemd_unit`] | a systemd service's command line as systemd starts it (drop-ins, environment files) |
+//! | [`kubelet_flags`] | kubelet's credential-provider flags, read as kubelet's flag parser reads them |
+//! | [`host_root`] | the node's files under `--host-root`: host symlinks, what a pod's mounts leave unseen |
 //! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
 //! | [`kubelet_view`] | `kubelet-view`: the node's providers run for one image as kubelet runs them; the credentials kubelet would try, in its order |
 //! | [`annotations`] | service-account annotation keys the backends read |
@@ -67,15 +73,20 @@ mod deadline;
 mod dispatch;
 mod duration;
 mod error;
+mod host_root;
 mod hosts;
 mod http;
 mod image;
 mod install;
 mod kubelet_config;
+mod kubelet_flags;
+mod kubelet_process;
+mod kubelet_status;
 mod kubelet_view;
 mod lifetime;
 mod local_file;
 mod log;
+mod node_distro;
 mod parse_limits;
 mod pattern;
 mod plugin_config;
@@ -87,6 +98,7 @@ mod secret;
 mod serve;
 mod settings;
 mod sync_docker_config;
+mod systemd_unit;
 #[cfg(test)]
 mod test_util;
 mod token_cache;
