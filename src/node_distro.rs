@@ -251,7 +251,11 @@ pub fn flags_from_files(
 ) -> FileFlags {
     match distribution {
         Distribution::K3s | Distribution::Rke2 => rancher_flags(host, distribution, k3s_args),
+        // The platforms' own files: their units start kubelet with that variable (AKS through
+        // a wrapper script, so its unit's command line is not kubelet's).
+        Distribution::EksAl2023 => env_file_flags(host, EKS_ENV_FILE, EKS_ENV_VAR),
         Distribution::Aks => env_file_flags(host, DEFAULT_KUBELET, AKS_ENV_VAR),
+        Distribution::Gke => env_file_flags(host, DEFAULT_KUBELET, GKE_ENV_VAR),
         Distribution::Talos => FileFlags {
             notes: vec![
                 "Talos keeps kubelet's flags in its machine config, which no file on the node shows; \
@@ -260,23 +264,19 @@ pub fn flags_from_files(
             ],
             ..FileFlags::default()
         },
-        _ => {
+        Distribution::Kubeadm => {
             let mut from_unit = unit_flags(host, "kubelet.service");
             if from_unit.flags.is_some() {
                 return from_unit;
             }
-            // The unit is not visible (a pod mounts only the distribution's own file).
-            let fallback = match distribution {
-                Distribution::EksAl2023 => env_file_flags(host, EKS_ENV_FILE, EKS_ENV_VAR),
-                Distribution::Gke => env_file_flags(host, DEFAULT_KUBELET, GKE_ENV_VAR),
-                Distribution::Kubeadm => kubeadm_env_flags(host),
-                _ => return from_unit,
-            };
+            // The unit is not visible (a pod that mounts kubeadm's files only).
+            let fallback = kubeadm_env_flags(host);
             from_unit.consulted.extend(fallback.consulted);
             from_unit.notes.extend(fallback.notes);
             from_unit.flags = fallback.flags;
             from_unit
         }
+        Distribution::Bottlerocket | Distribution::Generic => unit_flags(host, "kubelet.service"),
     }
 }
 
@@ -306,6 +306,26 @@ fn unit_flags(host: &HostRoot, name: &str) -> FileFlags {
     }
     let mut flags = CredentialFlags::default();
     flags.apply_tagged(&service.argv[1..]);
+    // An environment file the unit names but this process cannot see may hold the flags.
+    let unseen: Vec<&str> = out
+        .consulted
+        .iter()
+        .filter(|c| c.state != "read" && c.state != "absent")
+        .map(|c| c.path.as_str())
+        .collect();
+    if !unseen.is_empty() {
+        if !flags.any_credential_flag() {
+            out.notes.push(format!(
+                "{} may set them but cannot be read here",
+                unseen.join(", ")
+            ));
+            return out;
+        }
+        out.notes.push(format!(
+            "{} cannot be read here; it could override these flags",
+            unseen.join(", ")
+        ));
+    }
     out.flags = Some(flags);
     out
 }
@@ -709,13 +729,6 @@ mod tests {
         assert_eq!(
             flags.image_credential_provider_config.unwrap().from,
             "NODEADM_KUBELET_ARGS in /etc/eks/kubelet/environment"
-        );
-        assert!(
-            got.notes
-                .iter()
-                .any(|n| n.contains("no kubelet.service unit")),
-            "{:?}",
-            got.notes
         );
 
         host.write(

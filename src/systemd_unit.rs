@@ -69,8 +69,9 @@ pub fn read_service(host: &HostRoot, name: &str) -> (Option<Service>, Vec<Consul
     for dir in UNIT_DIRS {
         let path = Path::new(dir).join(name);
         let look = host.read_text(&path);
-        let found = matches!(look, Look::Found(_));
-        if found || !matches!(look, Look::Absent) {
+        // Unit directories a pod does not mount (/run, /usr/local/lib) are not worth a line
+        // each; environment files are (below): they hold the flags.
+        if !matches!(look, Look::Absent | Look::NotVisible) {
             consulted.push(Consulted::new(&path, &look));
         }
         if let Look::Found(text) = look {
