@@ -75,7 +75,7 @@ pub fn find(proc: &Path, pid: Option<u32>) -> Search {
         return Search::NotVisible;
     };
     let own = own_pid(proc);
-    let mut found: Vec<KubeletProcess> = Vec::new();
+    let mut found: Vec<(KubeletProcess, Option<u32>)> = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -91,23 +91,29 @@ pub fn find(proc: &Path, pid: Option<u32>) -> Search {
             continue;
         };
         if let Some(agent) = classify(&argv, &comm) {
-            found.push(KubeletProcess {
+            let parent = stat_fields(proc, pid).map(|(ppid, _)| ppid);
+            let process = KubeletProcess {
                 pid,
                 agent,
                 argv,
                 started: None,
-            });
+            };
+            found.push((process, parent));
         }
     }
+    // Kubelet forks to exec plugins and mount helpers: for a moment each child has kubelet's
+    // name and command line. A candidate whose parent is a candidate is such a child.
+    let pids: Vec<u32> = found.iter().map(|(p, _)| p.pid).collect();
+    found.retain(|(_, parent)| !parent.is_some_and(|pp| pids.contains(&pp)));
     match found.len() {
         0 => Search::NotVisible,
         1 => {
-            let mut process = found.remove(0);
+            let (mut process, _) = found.remove(0);
             process.started = start_time(proc, process.pid);
             Search::Found(process)
         }
         _ => {
-            let mut pids: Vec<u32> = found.iter().map(|p| p.pid).collect();
+            let mut pids: Vec<u32> = found.iter().map(|(p, _)| p.pid).collect();
             pids.sort_unstable();
             Search::Several(pids)
         }
@@ -159,14 +165,22 @@ fn classify(argv: &[String], comm: &str) -> Option<Agent> {
     None
 }
 
-/// When `pid` started: boot time (`btime` of `/proc/stat`) plus its start in clock ticks
-/// (field 22 of `/proc/PID/stat`). Good to the second, which is all `btime` has.
-fn start_time(proc: &Path, pid: u32) -> Option<SystemTime> {
+/// The parent PID (field 4) and the start in clock ticks since boot (field 22) of
+/// `/proc/PID/stat`.
+fn stat_fields(proc: &Path, pid: u32) -> Option<(u32, u64)> {
     let stat = local_file::read_text(&proc.join(pid.to_string()).join("stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces and ')'.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    // Fields from 3 on; starttime is field 22.
-    let ticks: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    // `fields[0]` is field 3.
+    let parent = fields.get(1)?.parse().ok()?;
+    let ticks = fields.get(19)?.parse().ok()?;
+    Some((parent, ticks))
+}
+
+/// When `pid` started: boot time (`btime` of `/proc/stat`) plus its start in clock ticks.
+/// Good to the second, which is all `btime` has.
+fn start_time(proc: &Path, pid: u32) -> Option<SystemTime> {
+    let (_, ticks) = stat_fields(proc, pid)?;
     let boot: u64 = local_file::read_text(&proc.join("stat"))
         .ok()?
         .lines()
@@ -234,6 +248,15 @@ mod tests {
             .duration_since(started)
             .expect("started in the past");
         assert!(age < Duration::from_secs(24 * 3600), "{age:?}");
+        let (parent, _) = stat_fields(Path::new("/proc"), own).expect("stat");
+        assert_eq!(
+            Some(parent),
+            std::fs::read_to_string("/proc/self/status")
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .and_then(|v| v.trim().parse().ok())
+        );
         match find(Path::new("/proc"), Some(own)) {
             Search::Found(p) => {
                 assert_eq!(p.pid, own);

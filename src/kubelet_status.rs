@@ -468,7 +468,18 @@ pub fn evaluate(options: &StatusOptions) -> Result<Report> {
                 distribution.where_flags_go()
             )
         };
-        checks.unknown("flags", message, Problem::FlagsNotVisible);
+        // Files the flags' sources name that are not mounted here: those are what to mount.
+        let unseen: Vec<&str> = consulted
+            .iter()
+            .filter(|c| c.state == Look::<()>::NotVisible.state())
+            .map(|c| c.path.as_str())
+            .collect();
+        let problem = if unseen.is_empty() {
+            Problem::FlagsNotVisible
+        } else {
+            Problem::NotVisible(unseen.join(", "))
+        };
+        checks.unknown("flags", message, problem);
     }
     let flags = flags.unwrap_or_default();
 
@@ -1215,6 +1226,10 @@ fn fix_line(problem: &Problem, c: &Context) -> String {
                      or run it while kubelet runs (it then reads kubelet's command line)",
                     d.name()
                 )
+            } else if what.starts_with("/etc/sysconfig/") {
+                "add deploy/kustomize/components/sysconfig (RPM-based nodes keep kubelet's extra \
+                 flags in /etc/sysconfig/kubelet; it mounts /etc/sysconfig read-only)"
+                    .into()
             } else {
                 format!(
                     "mount {what} read-only under {} (or add the host-pid component, deploy/kustomize/components/host-pid)",

@@ -265,8 +265,8 @@ pub fn flags_from_files(
             ..FileFlags::default()
         },
         Distribution::Kubeadm => {
-            let mut from_unit = unit_flags(host, "kubelet.service");
-            if from_unit.flags.is_some() {
+            let (mut from_unit, unit_found) = unit_flags(host, "kubelet.service");
+            if unit_found {
                 return from_unit;
             }
             // The unit is not visible (a pod that mounts kubeadm's files only).
@@ -276,12 +276,12 @@ pub fn flags_from_files(
             from_unit.flags = fallback.flags;
             from_unit
         }
-        Distribution::Bottlerocket | Distribution::Generic => unit_flags(host, "kubelet.service"),
+        Distribution::Bottlerocket | Distribution::Generic => unit_flags(host, "kubelet.service").0,
     }
 }
 
-/// The flags of systemd service `name` (kubelet's own unit).
-fn unit_flags(host: &HostRoot, name: &str) -> FileFlags {
+/// The flags of systemd service `name` (kubelet's own unit), and whether a unit was found.
+fn unit_flags(host: &HostRoot, name: &str) -> (FileFlags, bool) {
     let (service, consulted) = systemd_unit::read_service(host, name);
     let mut out = FileFlags {
         consulted,
@@ -289,11 +289,11 @@ fn unit_flags(host: &HostRoot, name: &str) -> FileFlags {
     };
     let Some(service) = service else {
         out.notes.push(format!("no {name} unit was found"));
-        return out;
+        return (out, false);
     };
     let Some(program) = service.program() else {
         out.notes.push(format!("{name} has no ExecStart"));
-        return out;
+        return (out, true);
     };
     if Path::new(program)
         .file_name()
@@ -302,7 +302,7 @@ fn unit_flags(host: &HostRoot, name: &str) -> FileFlags {
         out.notes.push(format!(
             "{name} starts {program}, not kubelet: its arguments are not kubelet's flags"
         ));
-        return out;
+        return (out, true);
     }
     let mut flags = CredentialFlags::default();
     flags.apply_tagged(&service.argv[1..]);
@@ -319,7 +319,7 @@ fn unit_flags(host: &HostRoot, name: &str) -> FileFlags {
                 "{} may set them but cannot be read here",
                 unseen.join(", ")
             ));
-            return out;
+            return (out, true);
         }
         out.notes.push(format!(
             "{} cannot be read here; it could override these flags",
@@ -327,7 +327,7 @@ fn unit_flags(host: &HostRoot, name: &str) -> FileFlags {
         ));
     }
     out.flags = Some(flags);
-    out
+    (out, true)
 }
 
 /// The flags in variable `var` of environment file `path`.
@@ -357,6 +357,7 @@ fn kubeadm_env_flags(host: &HostRoot) -> FileFlags {
     let mut out = FileFlags::default();
     let mut flags = CredentialFlags::default();
     let mut visible = false;
+    let mut unseen = Vec::new();
     for (path, var) in [
         (KUBEADM_FLAGS_ENV, "KUBELET_KUBEADM_ARGS"),
         ("/etc/default/kubelet", "KUBELET_EXTRA_ARGS"),
@@ -371,10 +372,15 @@ fn kubeadm_env_flags(host: &HostRoot) -> FileFlags {
                 flags.apply(&words, &format!("{var} in {path}"));
             }
             Look::Absent => visible = true,
-            _ => {}
+            _ => unseen.push(path),
         }
     }
-    if visible {
+    if !unseen.is_empty() && !flags.any_credential_flag() {
+        out.notes.push(format!(
+            "{} may set them but cannot be read here",
+            unseen.join(", ")
+        ));
+    } else if visible {
         out.notes.push(
             "kubelet.service is not visible here: read kubeadm's files in 10-kubeadm.conf's order; \
              a drop-in of the operator's would not be seen"
