@@ -452,8 +452,10 @@ pub fn evaluate(options: &StatusOptions) -> Result<Report> {
             &host,
             flags,
             process.as_ref(),
-            installed_bin.as_deref(),
-            installed_config.as_deref(),
+            InstallPaths {
+                bin_dir: installed_bin.as_deref(),
+                config: installed_config.as_deref(),
+            },
             &mut checks,
             &mut providers,
             &mut notes,
@@ -687,14 +689,19 @@ fn same_place(host: &HostRoot, a: &Path, b: &Path) -> bool {
     }
 }
 
+/// What `install` was told, as host paths (`--bin-dir`, `--config-dest`).
+#[derive(Clone, Copy)]
+struct InstallPaths<'a> {
+    bin_dir: Option<&'a Path>,
+    config: Option<&'a Path>,
+}
+
 /// Checks 1-4 of the module doc on `flags`.
-#[allow(clippy::too_many_arguments)]
 fn check_wiring(
     host: &HostRoot,
     flags: &CredentialFlags,
     process: Option<&KubeletProcess>,
-    installed_bin: Option<&Path>,
-    installed_config: Option<&Path>,
+    installed: InstallPaths,
     checks: &mut Checks,
     providers: &mut Vec<ProviderSeen>,
     notes: &mut Vec<String>,
@@ -733,7 +740,7 @@ fn check_wiring(
     // when kubelet runs this binary anyway (from a copy installed elsewhere).
     let place_checks = checks.checks.len();
     let mut elsewhere = Vec::new();
-    if let Some(installed) = installed_bin {
+    if let Some(installed) = installed.bin_dir {
         if same_place(host, installed, &bin_dir) {
             checks.ok(
                 "bin-dir",
@@ -754,7 +761,7 @@ fn check_wiring(
             ));
         }
     }
-    if let Some(installed) = installed_config {
+    if let Some(installed) = installed.config {
         let inside = installed.parent().is_some_and(|dir| {
             same_place(host, dir, &config)
                 && matches!(host.metadata(&config), Look::Found(m) if m.is_dir())
