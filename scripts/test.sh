@@ -26,8 +26,8 @@ missing=()
 for tool in docker-registry skopeo umoci htpasswd ip unshare; do
 	command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
-# The Python fakes (moto, trustme) live in .venv.
-[ -x .venv/bin/python ] || missing+=(".venv")
+# The Python fakes (moto, trustme) and OpenBao's bao live in .venv.
+[ -x .venv/bin/python ] && [ -x .venv/bin/bao ] || missing+=(".venv")
 if [ "${#missing[@]}" -gt 0 ]; then
 	if [ "$(id -u)" -eq 0 ]; then
 		echo "==> missing ${missing[*]}: scripts/install-test-deps.sh"
