@@ -7,7 +7,7 @@
 #   --bin-dir DIR     kubelet's --image-credential-provider-bin-dir
 #                     (default /usr/local/libexec/kubelet-credential-provider)
 #   --binary PATH     install this binary instead of building `cargo build --release`
-#   --features LIST   build only these clouds (comma list of aws, azure, gcp; "" for none): a
+#   --features LIST   build only these clouds (comma list of aws, azure, gcp, vault; "" for none): a
 #                     smaller binary for a node image that ships one cloud
 #   --drop-in-names   also install the names of the plugins it replaces (ecr-credential-provider,
 #                     acr-credential-provider, auth-provider-gcp) as symlinks, so an EKS, AKS or

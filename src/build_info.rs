@@ -1,7 +1,7 @@
 //! What this build is: version, commit, clouds compiled in, crypto library, linking. Printed by
 //! `--version` so an operator (and a bug report) can tell exactly which binary kubelet runs.
 
-/// The clouds compiled in (cargo features `aws`, `azure`, `gcp`).
+/// The clouds and secret stores compiled in (cargo features `aws`, `azure`, `gcp`, `vault`).
 pub fn features() -> Vec<&'static str> {
     let mut features = Vec::new();
     if cfg!(feature = "aws") {
@@ -12,6 +12,9 @@ pub fn features() -> Vec<&'static str> {
     }
     if cfg!(feature = "gcp") {
         features.push("gcp");
+    }
+    if cfg!(feature = "vault") {
+        features.push("vault");
     }
     features
 }

@@ -79,6 +79,21 @@ pub fn client() -> Result<reqwest::Client> {
     ClientOptions::default().build()
 }
 
+/// [`client`], trusting the certificates of `sources` instead of the system store: for a
+/// service whose own variables name its CA (`VAULT_CACERT`, `VAULT_CAPATH`), which replace the
+/// system store for that service as its own clients do. Everything else is as for [`client`].
+pub fn client_trusting(sources: crate::trust::Sources) -> Result<reqwest::Client> {
+    let verifier =
+        crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;
+    let tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    ClientOptions::default().build_with(tls)
+}
+
 /// A client for plain-HTTP endpoints only (instance metadata servers): it skips loading the
 /// trust store, which costs milliseconds, and refuses HTTPS. It never uses a proxy: metadata
 /// servers are link-local, a proxy cannot reach them, and `HTTP_PROXY` on a node without a
@@ -133,6 +148,11 @@ impl ClientOptions {
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth()
         };
+        self.build_with(tls)
+    }
+
+    /// Builds the client with the TLS configuration `tls`.
+    fn build_with(self, tls: rustls::ClientConfig) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder();
         if !self.proxy {
             builder = builder.no_proxy();
@@ -266,6 +286,18 @@ pub async fn send_with(
     patience: Patience,
     make: impl Fn() -> reqwest::RequestBuilder,
 ) -> std::result::Result<Reply, SendError> {
+    send_unless(deadline, patience, |_| false, make).await
+}
+
+/// [`send_with`], except that a reply for which `is_final` holds is returned at once even when
+/// its status would be retried: a 503 that says the service is sealed will not pass within a
+/// run, and retrying it until the deadline would only hold up every pull of the node.
+pub async fn send_unless(
+    deadline: Deadline,
+    patience: Patience,
+    is_final: impl Fn(&Reply) -> bool,
+    make: impl Fn() -> reqwest::RequestBuilder,
+) -> std::result::Result<Reply, SendError> {
     let started = std::time::Instant::now();
     let mut answered = false;
     let mut attempts = Attempts::new(deadline);
@@ -278,6 +310,9 @@ pub async fn send_with(
         let failure = match tokio::time::timeout(budget, attempt_once(make())).await {
             Ok(Ok(reply)) => {
                 answered = true;
+                if is_final(&reply) {
+                    return Ok(reply);
+                }
                 let retry_after = reply
                     .header("retry-after")
                     .and_then(crate::retry::parse_retry_after);

@@ -15,6 +15,8 @@
 //!   - match: ["*.internal.example"]
 //!     backend: none
 //! ```
+//!
+//! A `vault` rule carries a `vault:` block (see [`crate::backend::vault::config`]).
 
 use std::path::{Path, PathBuf};
 
@@ -66,6 +68,7 @@ struct RawRule {
     region: Option<String>,
     registry_id: Option<String>,
     registry: Option<String>,
+    vault: Option<crate::backend::vault::config::RawVault>,
 }
 
 impl PluginConfig {
@@ -145,7 +148,22 @@ impl RawRule {
             )),
             None => Ok(()),
         };
+        if kind != BackendKind::Vault && self.vault.is_some() {
+            return Err(format!(
+                "\"vault\" does not apply to backend {}",
+                kind.as_str()
+            ));
+        }
         let target = match kind {
+            BackendKind::Vault => {
+                unused("region", &self.region)?;
+                unused("registryId", &self.registry_id)?;
+                unused("registry", &self.registry)?;
+                let vault = self
+                    .vault
+                    .ok_or("backend vault needs a \"vault\" block (address, auth, secret)")?;
+                Target::Vault(vault.into_target().map_err(|m| format!("vault: {m}"))?)
+            }
             BackendKind::Ecr => {
                 unused("registry", &self.registry)?;
                 let region = self
@@ -228,6 +246,19 @@ mod tests {
     }
 
     #[test]
+    fn a_vault_rule_carries_its_block() {
+        let c = PluginConfig::parse(
+            "hostRules:\n- match: [harbor.example]\n  backend: vault\n  vault:\n    \
+             podAuth: {role: pull}\n    kv: {mount: secret, path: harbor}\n",
+        )
+        .unwrap();
+        match &c.host_rules[0].target {
+            Target::Vault(t) => assert_eq!(t.source.api_path(), "secret/data/harbor"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn deep_or_non_regular_files_are_refused_at_once() {
         let deep = format!("hostRules: {}", "[".repeat(200_000));
         let started = std::time::Instant::now();
@@ -294,6 +325,18 @@ mod tests {
             (
                 "hostRules:\n- {match: [a.io], backend: file}",
                 "not a host rule",
+            ),
+            (
+                "hostRules:\n- {match: [a.io], backend: vault}",
+                "needs a \"vault\" block",
+            ),
+            (
+                "hostRules:\n- {match: [a.io], backend: none, vault: {}}",
+                "\"vault\" does not apply",
+            ),
+            (
+                "hostRules:\n- {match: [a.io], backend: vault, vault: {podAuth: {role: r}}}",
+                "hostRules[0]: vault: vault needs exactly one of \"kv\"",
             ),
             (
                 "hostRules:\n- {match: [a.io], backend: none, Region: x}",

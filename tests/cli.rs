@@ -169,6 +169,7 @@ fn help_and_version_go_to_stdout() {
         (cfg!(feature = "aws"), "aws"),
         (cfg!(feature = "azure"), "azure"),
         (cfg!(feature = "gcp"), "gcp"),
+        (cfg!(feature = "vault"), "vault"),
     ] {
         if enabled {
             clouds.push(name);

@@ -25,6 +25,7 @@ pub mod anonymous;
 pub mod ecr;
 pub mod file;
 pub mod gcr;
+pub mod vault;
 #[cfg(test)]
 pub(crate) mod test_pull;
 
@@ -39,6 +40,8 @@ pub enum BackendKind {
     Acr,
     /// Google Container Registry / Artifact Registry.
     Gcr,
+    /// HashiCorp Vault or OpenBao, chosen by a host rule.
+    Vault,
     /// Docker config files on the node.
     File,
     /// Nobody: the pull goes on anonymously.
@@ -47,11 +50,12 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every kind, in the order `--help` lists them.
-    pub const ALL: [BackendKind; 6] = [
+    pub const ALL: [BackendKind; 7] = [
         BackendKind::Ecr,
         BackendKind::EcrPublic,
         BackendKind::Acr,
         BackendKind::Gcr,
+        BackendKind::Vault,
         BackendKind::File,
         BackendKind::None,
     ];
@@ -63,6 +67,7 @@ impl BackendKind {
             BackendKind::EcrPublic => "ecr-public",
             BackendKind::Acr => "acr",
             BackendKind::Gcr => "gcr",
+            BackendKind::Vault => "vault",
             BackendKind::File => "file",
             BackendKind::None => "none",
         }
@@ -81,6 +86,7 @@ impl BackendKind {
             BackendKind::Ecr | BackendKind::EcrPublic => Some("aws"),
             BackendKind::Acr => Some("azure"),
             BackendKind::Gcr => Some("gcp"),
+            BackendKind::Vault => Some("vault"),
             BackendKind::File | BackendKind::None => None,
         }
     }
@@ -119,6 +125,8 @@ pub enum Target {
     Acr(acr::AcrTarget),
     /// A Google registry, a host rule's mirror, or any host for a dockercfg flow.
     Gcr(gcr::GcrTarget),
+    /// A host rule's Vault (or OpenBao) secret.
+    Vault(vault::VaultTarget),
 }
 
 impl Target {
@@ -130,6 +138,7 @@ impl Target {
             Target::Ecr(target) => target.kind(),
             Target::Acr(_) => BackendKind::Acr,
             Target::Gcr(_) => BackendKind::Gcr,
+            Target::Vault(_) => BackendKind::Vault,
         }
     }
 }
@@ -150,6 +159,7 @@ pub fn build(target: Target, settings: &Settings) -> Box<dyn Backend> {
         Target::Gcr(target) => {
             Box::new(gcr::GcrBackend::new(target, &settings.google, static_cache))
         }
+        Target::Vault(target) => Box::new(vault::VaultBackend::new(target, static_cache)),
     }
 }
 

@@ -18,11 +18,11 @@ use crate::settings::{AzureSettings, GoogleSettings, Settings};
 
 /// Environment variables that can change an answer, by prefix: the clouds' SDK and endpoint
 /// settings (`AWS_PROFILE`, `AWS_ROLE_ARN`, `AZURE_CLIENT_ID`, `IDENTITY_ENDPOINT`,
-/// `GCE_METADATA_HOST`, `GOOGLE_APPLICATION_CREDENTIALS`, ...) and the reference GCP plugin's
-/// `KUBE_SIDECAR_*` overrides. The rest of the environment (`PATH`, `TERM`, proxies, trust
+/// `GCE_METADATA_HOST`, `GOOGLE_APPLICATION_CREDENTIALS`, `VAULT_ADDR`, `VAULT_NAMESPACE`, ...)
+/// and the reference GCP plugin's `KUBE_SIDECAR_*` overrides. The rest of the environment (`PATH`, `TERM`, proxies, trust
 /// store) changes how a token is fetched, not whose it is, and differs between kubelet and an
 /// operator's shell, where `check` must find kubelet's entry.
-const KEY_ENV_PREFIXES: [&str; 9] = [
+const KEY_ENV_PREFIXES: [&str; 10] = [
     "AWS_",
     "AZURE_",
     "IDENTITY_",
@@ -32,6 +32,7 @@ const KEY_ENV_PREFIXES: [&str; 9] = [
     "GOOGLE_",
     "CLOUDSDK_",
     "KUBE_SIDECAR_",
+    "VAULT_",
 ];
 /// Whole names that can change an answer: `HOME` locates `~/.aws/config` and gcloud's ADC file.
 const KEY_ENV_NAMES: [&str; 1] = ["HOME"];

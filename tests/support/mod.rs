@@ -49,6 +49,7 @@ pub mod moto;
 pub mod netns;
 pub mod registry;
 pub mod sweep;
+pub mod vault;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};

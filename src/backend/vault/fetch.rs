@@ -1,0 +1,504 @@
+//! One fetch: choose the identity, log in, read, revoke, and say how long the answer lives.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::client::{CallError, Login, Vault};
+use super::config::{NodeAuth, PodAuth, Source};
+use super::fields::{extract, Extracted};
+use super::{VaultBackend, TOKEN_ENV};
+use crate::backend::{BackendKind, Credentials, FetchContext};
+use crate::duration::format_go_duration;
+use crate::error::{Error, Result};
+use crate::lifetime::{key_type_for, Lifetime};
+use crate::log;
+use crate::protocol::Request;
+use crate::secret::Secret;
+
+/// Said after every refusal of a pod: what did not happen.
+const NO_FALLBACK: &str = "the node's credentials are not used instead";
+
+/// Who logs in, decided before any network call.
+enum Identity<'a> {
+    /// The pod, with the token kubelet sent.
+    Pod {
+        auth: &'a PodAuth,
+        role: String,
+        token: &'a Secret<String>,
+        /// `namespace/name` of the service account (from the token's `sub`), for messages.
+        who: String,
+    },
+    /// The node.
+    Node(&'a NodeAuth),
+}
+
+impl Identity<'_> {
+    /// Who this is, for messages and `check` (never a secret).
+    fn describe(&self) -> String {
+        match self {
+            Identity::Pod {
+                auth, role, who, ..
+            } => {
+                format!("{who} (jwt role {role:?} at auth/{})", auth.mount)
+            }
+            Identity::Node(NodeAuth::AppRole { mount, .. }) => {
+                format!("the node (approle at auth/{mount})")
+            }
+            Identity::Node(NodeAuth::Token { file: Some(f) }) => {
+                format!("the node (Vault token from {})", f.display())
+            }
+            Identity::Node(NodeAuth::Token { file: None }) => {
+                format!("the node (Vault token from {TOKEN_ENV})")
+            }
+            Identity::Node(NodeAuth::Kubernetes { mount, role, .. }) => {
+                format!("the node (kubernetes role {role:?} at auth/{mount})")
+            }
+        }
+    }
+
+    fn is_pod(&self) -> bool {
+        matches!(self, Identity::Pod { .. })
+    }
+}
+
+/// A logged-in session.
+struct Session {
+    login: Login,
+    /// Whether this run created the token (and so revokes it); a token from a file or
+    /// `VAULT_TOKEN` belongs to someone else.
+    ours: bool,
+}
+
+pub(super) fn fetch(backend: &VaultBackend, ctx: &FetchContext<'_>) -> Result<Credentials> {
+    let registry = ctx.image.registry();
+    let fail = |message: String| Error::backend(BackendKind::Vault.as_str(), registry, message);
+    let target = &backend.target;
+    let identity = choose(backend, ctx.request).map_err(fail)?;
+    let address = backend.address().ok_or_else(|| {
+        fail(format!(
+            "no Vault address: set \"address\" in the host rule or {}",
+            super::ADDR_ENV
+        ))
+    })?;
+    let http = client_for(&address)?;
+    let vault = Vault::new(&address, backend.namespace(), http, ctx.deadline).map_err(&fail)?;
+    let who = identity.describe();
+    log::info(1, || {
+        format!(
+            "vault: {address} as {who}, reading {}",
+            target.source.api_path()
+        )
+    });
+    let on_timeout = || {
+        fail(format!(
+            "no answer from Vault at {address} before the deadline (as {who})"
+        ))
+    };
+    let fetched = crate::runtime::block_on(ctx.deadline, on_timeout, async {
+        run(backend, &vault, &identity, ctx).await.map_err(fail)
+    })?;
+    Ok(fetched)
+}
+
+/// The identity for this request: the pod's when kubelet sent a token and the rule has
+/// `podAuth`, else the node's.
+fn choose<'a>(
+    backend: &'a VaultBackend,
+    request: &'a Request,
+) -> std::result::Result<Identity<'a>, String> {
+    let target = &backend.target;
+    match (
+        &request.service_account_token,
+        &target.pod_auth,
+        &target.node_auth,
+    ) {
+        (Some(token), Some(auth), _) => {
+            let who = subject(token);
+            let annotated = auth
+                .role_annotation
+                .as_ref()
+                .and_then(|key| request.service_account_annotations.get(key))
+                .filter(|v| !v.is_empty());
+            let role = match (annotated, &auth.role) {
+                (Some(role), _) | (None, Some(role)) => role.clone(),
+                (None, None) => {
+                    return Err(format!(
+                        "{who} has no annotation {:?} naming its Vault role, and the host \
+                         rule names no default role (list the key in tokenAttributes' \
+                         required or optional annotation keys, and annotate the service \
+                         account); {NO_FALLBACK}",
+                        auth.role_annotation.as_deref().unwrap_or_default()
+                    ))
+                }
+            };
+            Ok(Identity::Pod {
+                auth,
+                role,
+                token,
+                who,
+            })
+        }
+        (_, _, Some(node)) => Ok(Identity::Node(node)),
+        (None, Some(_), None) => Err("kubelet sent no service-account token and the host rule \
+             has no nodeAuth: give the provider tokenAttributes in the kubelet config (for \
+             pods), or the rule a nodeAuth (for the node's own identity)"
+            .into()),
+        (_, None, None) => Err("the host rule has neither podAuth nor nodeAuth".into()),
+    }
+}
+
+/// `namespace/name` of a service-account token's `sub` claim
+/// (`system:serviceaccount:NS:NAME`), or the subject as it is. Read without verifying the
+/// token: only for messages; Vault verifies it.
+fn subject(token: &Secret<String>) -> String {
+    let claims = token
+        .expose()
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+    let sub = claims
+        .as_ref()
+        .and_then(|c| c.get("sub"))
+        .and_then(Value::as_str);
+    match sub {
+        Some(sub) => match sub.strip_prefix("system:serviceaccount:") {
+            Some(rest) => format!("service account {}", rest.replacen(':', "/", 1)),
+            None => format!("token subject {:?}", crate::http::one_line(sub, 100)),
+        },
+        None => "the pod's service account".to_string(),
+    }
+}
+
+/// The HTTP client for `address`: plain HTTP (a local Vault Agent or Proxy listener) skips the
+/// trust store; HTTPS trusts `VAULT_CACERT`/`VAULT_CAPATH` when set, else the system store.
+fn client_for(address: &str) -> Result<reqwest::Client> {
+    if address.starts_with("http://") {
+        return crate::http::ClientOptions {
+            tls: false,
+            ..crate::http::ClientOptions::default()
+        }
+        .build();
+    }
+    match super::trust_sources() {
+        Some(sources) => crate::http::client_trusting(sources),
+        None => crate::http::client(),
+    }
+}
+
+async fn run(
+    backend: &VaultBackend,
+    vault: &Vault,
+    identity: &Identity<'_>,
+    ctx: &FetchContext<'_>,
+) -> std::result::Result<Credentials, String> {
+    let target = &backend.target;
+    let who = identity.describe();
+    let session = login(vault, identity).await.map_err(|e| {
+        if identity.is_pod() {
+            format!("{who}: login refused: {}; {NO_FALLBACK}", e.message)
+        } else {
+            format!("{who}: login failed: {}", e.message)
+        }
+    })?;
+    let path = target.source.api_path();
+    let kv2 = matches!(target.source, Source::Kv { .. });
+    let now = SystemTime::now();
+    let read = match vault.read(&session.login.token, &path, kv2).await {
+        Ok(read) => read,
+        Err(e) => {
+            revoke(vault, &session).await;
+            return Err(read_error(identity, &session, &path, &e));
+        }
+    };
+    let leased = !read.lease_id.is_empty();
+    let revoked = if leased {
+        if session.ours {
+            log::info(1, || {
+                format!(
+                    "vault: keeping the login token: the read issued lease {}, which Vault \
+                     would revoke with it",
+                    read.lease_id
+                )
+            });
+        }
+        false
+    } else {
+        revoke(vault, &session).await
+    };
+    let Extracted { auth, used } = extract(&read.data, &target.fields, ctx.image, &path)?;
+    let ttl = session.login.ttl;
+    let capped = |d: Duration| if ttl.is_zero() { d } else { d.min(ttl) };
+    let (lifetime, lease) = if leased {
+        let lease = format!(
+            "lease {} for {}{}",
+            read.lease_id,
+            format_go_duration(read.lease_duration),
+            if read.renewable { ", renewable" } else { "" }
+        );
+        let life = if read.lease_duration.is_zero() {
+            Lifetime::Unknown
+        } else {
+            Lifetime::ExpiresAt(now + capped(read.lease_duration))
+        };
+        (life, lease)
+    } else {
+        let keep = match (&target.source, target.cache_duration) {
+            (Source::Kv { .. }, _) => backend.kv_cache(),
+            (Source::Read { .. }, _) if !read.lease_duration.is_zero() => read.lease_duration,
+            (Source::Read { .. }, _) => backend.static_cache,
+        };
+        (Lifetime::CacheFor(capped(keep)), "no lease".to_string())
+    };
+    let token_note = match (session.ours, leased, revoked) {
+        (false, _, _) => "token not ours, kept",
+        (true, true, _) => "login token kept for the lease",
+        (true, false, true) => "login token revoked",
+        (true, false, false) => "login token revocation failed",
+    };
+    let ttl_note = if ttl.is_zero() {
+        "no TTL".to_string()
+    } else {
+        format!("TTL {}", format_go_duration(ttl))
+    };
+    let cache_key_type = key_type_for(auth.keys().map(String::as_str));
+    Ok(Credentials {
+        auth,
+        cache_key_type,
+        lifetime,
+        identity: format!(
+            "{who}, policies [{}] ({ttl_note}, {token_note}); read {path}: {used}; {lease}",
+            session.login.policies.join(", ")
+        ),
+    })
+}
+
+/// The one-line error for a refused or failed read.
+fn read_error(identity: &Identity<'_>, session: &Session, path: &str, e: &CallError) -> String {
+    let who = identity.describe();
+    let policies = session.login.policies.join(", ");
+    if e.status == Some(403) {
+        let fallback = if identity.is_pod() {
+            format!("; {NO_FALLBACK}")
+        } else {
+            String::new()
+        };
+        format!(
+            "{who} may not read {path} (policies [{policies}]): {}{fallback}",
+            e.message
+        )
+    } else if e.status == Some(404) {
+        format!("{who}: nothing at {path}: {}", e.message)
+    } else {
+        format!("{who}: reading {path} failed: {}", e.message)
+    }
+}
+
+/// Logs in as `identity`.
+async fn login(vault: &Vault, identity: &Identity<'_>) -> std::result::Result<Session, CallError> {
+    let local = |what: String| CallError {
+        status: None,
+        message: what,
+    };
+    match identity {
+        Identity::Pod {
+            auth, role, token, ..
+        } => {
+            let body = json!({"role": role, "jwt": token.expose()});
+            let login = vault.login(&auth.mount, &body, &[token]).await?;
+            Ok(Session { login, ours: true })
+        }
+        Identity::Node(NodeAuth::AppRole {
+            mount,
+            role_id_file,
+            secret_id_file,
+        }) => {
+            let role_id = read_secret_file(role_id_file, "role id").map_err(local)?;
+            let mut body = json!({"role_id": role_id.expose()});
+            let secret_id = match secret_id_file {
+                Some(file) => Some(read_secret_file(file, "secret id").map_err(local)?),
+                None => None,
+            };
+            if let Some(secret_id) = &secret_id {
+                body["secret_id"] = Value::String(secret_id.expose().clone());
+            }
+            let mut sent = vec![&role_id];
+            sent.extend(secret_id.as_ref());
+            let login = vault.login(mount, &body, &sent).await?;
+            Ok(Session { login, ours: true })
+        }
+        Identity::Node(NodeAuth::Kubernetes {
+            mount,
+            role,
+            token_file,
+        }) => {
+            let jwt = read_secret_file(token_file, "service-account token").map_err(local)?;
+            let body = json!({"role": role, "jwt": jwt.expose()});
+            let login = vault.login(mount, &body, &[&jwt]).await?;
+            Ok(Session { login, ours: true })
+        }
+        Identity::Node(NodeAuth::Token { file }) => {
+            let token = match file {
+                Some(file) => read_secret_file(file, "Vault token").map_err(local)?,
+                None => std::env::var(TOKEN_ENV)
+                    .ok()
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .map(Secret::new)
+                    .ok_or_else(|| local(format!("{TOKEN_ENV} is unset or empty")))?,
+            };
+            let login = vault.lookup_self(&token).await?;
+            Ok(Session { login, ours: false })
+        }
+    }
+}
+
+/// Revokes the session's token if this run created it; true when it is gone.
+async fn revoke(vault: &Vault, session: &Session) -> bool {
+    if !session.ours {
+        return false;
+    }
+    match vault.revoke_self(&session.login.token).await {
+        Ok(()) => {
+            log::info(2, || "vault: login token revoked".to_string());
+            true
+        }
+        Err(e) => {
+            log::warn(&format!(
+                "vault: could not revoke the login token ({}); it expires with its TTL",
+                e.message
+            ));
+            false
+        }
+    }
+}
+
+/// A one-line secret from a file (trailing whitespace dropped), read as every local file is
+/// ([`crate::local_file`]); errors name the file, never its content.
+fn read_secret_file(path: &Path, what: &str) -> std::result::Result<Secret<String>, String> {
+    let text = crate::local_file::read_text(path)
+        .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(format!("the {what} file {} is empty", path.display()));
+    }
+    Ok(Secret::new(value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::vault::config::{Fields, VaultTarget};
+    use crate::protocol::ApiVersion;
+    use std::collections::BTreeMap;
+
+    fn jwt(claims: Value) -> Secret<String> {
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        Secret::new(format!(
+            "{}.{}.c2ln",
+            b64(&json!({"alg": "ES256"})),
+            b64(&claims)
+        ))
+    }
+
+    fn backend(pod: Option<PodAuth>, node: Option<NodeAuth>) -> VaultBackend {
+        VaultBackend::new(
+            VaultTarget {
+                address: Some("https://bao.example".into()),
+                namespace: None,
+                pod_auth: pod,
+                node_auth: node,
+                source: Source::Kv {
+                    mount: "secret".into(),
+                    path: "r".into(),
+                },
+                fields: Fields::UserPassword {
+                    username: "username".into(),
+                    password: "password".into(),
+                },
+                cache_duration: None,
+            },
+            Duration::from_secs(300),
+        )
+    }
+
+    fn request(token: Option<Secret<String>>, annotations: &[(&str, &str)]) -> Request {
+        Request {
+            api_version: ApiVersion::V1,
+            image: "r.example/a".into(),
+            service_account_token: token,
+            service_account_annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    fn pod(role: Option<&str>, annotation: Option<&str>) -> PodAuth {
+        PodAuth {
+            mount: "jwt".into(),
+            role: role.map(str::to_string),
+            role_annotation: annotation.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_subject_names_the_service_account_and_nothing_secret() {
+        let token = jwt(json!({"sub": "system:serviceaccount:team-a:puller", "aud": ["x"]}));
+        assert_eq!(subject(&token), "service account team-a/puller");
+        let token = jwt(json!({"sub": "someone"}));
+        assert_eq!(subject(&token), "token subject \"someone\"");
+        let opaque = Secret::new("not-a-jwt-0123456789".to_string());
+        assert_eq!(subject(&opaque), "the pod's service account");
+    }
+
+    #[test]
+    fn the_annotation_names_the_role_else_the_rule_does() {
+        let token = jwt(json!({"sub": "system:serviceaccount:ns:sa"}));
+        let b = backend(Some(pod(Some("default-role"), Some("vault/role"))), None);
+        let r = request(Some(token.clone()), &[("vault/role", "team-role")]);
+        match choose(&b, &r).unwrap() {
+            Identity::Pod { role, .. } => assert_eq!(role, "team-role"),
+            Identity::Node(_) => panic!("pod expected"),
+        }
+        let r = request(Some(token.clone()), &[]);
+        match choose(&b, &r).unwrap() {
+            Identity::Pod { role, .. } => assert_eq!(role, "default-role"),
+            Identity::Node(_) => panic!("pod expected"),
+        }
+        let b = backend(Some(pod(None, Some("vault/role"))), None);
+        let e = choose(&b, &request(Some(token), &[])).err().unwrap();
+        assert!(
+            e.starts_with("service account ns/sa has no annotation \"vault/role\""),
+            "{e}"
+        );
+        assert!(e.ends_with(NO_FALLBACK), "{e}");
+    }
+
+    #[test]
+    fn without_a_token_the_node_logs_in_and_a_pod_never_does_as_the_node() {
+        let node = NodeAuth::Token { file: None };
+        let token = jwt(json!({"sub": "system:serviceaccount:ns:sa"}));
+        let both = backend(Some(pod(Some("r"), None)), Some(node.clone()));
+        assert!(choose(&both, &request(Some(token.clone()), &[]))
+            .unwrap()
+            .is_pod());
+        assert!(!choose(&both, &request(None, &[])).unwrap().is_pod());
+        let node_only = backend(None, Some(node));
+        assert!(!choose(&node_only, &request(Some(token), &[]))
+            .unwrap()
+            .is_pod());
+        let pod_only = backend(Some(pod(Some("r"), None)), None);
+        let e = choose(&pod_only, &request(None, &[])).err().unwrap();
+        assert!(e.contains("tokenAttributes"), "{e}");
+    }
+}

@@ -1,0 +1,422 @@
+//! The `vault` backend against a real OpenBao server (`bao server -dev`, TLS trusted through
+//! `VAULT_CACERT`): a pod's JWT login, KV version 2, the answer pulling from a real registry
+//! with skopeo; a service account without access getting a clean error and never the node's
+//! credentials; revocation of the login token checked through Vault's own token store; the
+//! node's identities (AppRole, a token file); Docker config entries kept in Vault.
+//! tests/vault_lease.rs has the dynamic secrets engine and tests/vault_faults.rs the failures.
+//!
+//! Every provider run goes through the secret sweep (support::sweep, `--v=10`): the root token,
+//! the pod tokens, AppRole ids and the registry passwords are planted.
+
+#![cfg(feature = "vault")]
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::registry::TestRegistry;
+use support::sweep::{plant, run_swept, secret_token};
+use support::vault::{clean_env, Bao, Issuer};
+use support::{random_token, write_private_file, Ran, PROVIDER_BIN};
+
+const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+const AUDIENCE: &str = "vault.registry.example";
+const REPO: &str = "team/app";
+
+/// A kubelet request for `image`, with a service-account token when `token` is given.
+fn request(image: &str, token: Option<&str>, annotations: &[(&str, &str)]) -> String {
+    let mut r = json!({"kind": "CredentialProviderRequest", "apiVersion": API_V1, "image": image});
+    if let Some(token) = token {
+        r["serviceAccountToken"] = json!(token);
+        let a: serde_json::Map<String, Value> = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        r["serviceAccountAnnotations"] = Value::Object(a);
+    }
+    format!("{r}\n")
+}
+
+/// The provider with `--config` holding `rule` (one host rule, YAML flow mapping), Vault's CA
+/// in `VAULT_CACERT` and no other Vault variable than `env`.
+fn provider(bao: &Bao, rule: &Value, extra: &[&str], env: &[(&str, &str)]) -> Command {
+    let config = bao.dir().join(format!("config-{}.json", random_token(6)));
+    std::fs::write(&config, json!({"hostRules": [rule]}).to_string()).expect("write --config");
+    let mut cmd = Command::new(PROVIDER_BIN);
+    clean_env(&mut cmd);
+    cmd.arg("get-credentials")
+        .arg(format!("--config={}", config.display()))
+        .args(extra)
+        .env("VAULT_CACERT", bao.ca_file())
+        .envs(env.iter().copied());
+    cmd
+}
+
+/// A host rule for `host` served by `vault`.
+fn rule(host: &str, vault: Value) -> Value {
+    json!({"match": [host], "backend": "vault", "vault": vault})
+}
+
+/// A successful run's response.
+fn response(ran: &Ran) -> Value {
+    assert!(ran.status.success(), "provider failed: {}", ran.describe());
+    assert_eq!(ran.stdout.matches('\n').count(), 1, "{}", ran.describe());
+    serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", ran.stdout))
+}
+
+/// A failed run: exit 1, nothing on stdout, one error line (at kubelet's verbosity) holding
+/// every one of `parts`.
+fn failed(ran: &Ran, parts: &[&str]) -> String {
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert!(ran.stdout.is_empty(), "{}", ran.describe());
+    let errors: Vec<&str> = ran
+        .quiet_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("cloud-credential-provider: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", ran.describe());
+    for part in parts {
+        assert!(errors[0].contains(part), "missing {part:?}: {}", errors[0]);
+    }
+    errors[0].to_string()
+}
+
+/// `cacheDuration` (`4m59s`, `1h0m0s`) in seconds.
+fn seconds(text: &str) -> u64 {
+    let (mut total, mut n) = (0, 0);
+    for c in text.chars() {
+        match c {
+            '0'..='9' => n = n * 10 + u64::from(c as u8 - b'0'),
+            'h' => (total, n) = (total + n * 3600, 0),
+            'm' => (total, n) = (total + n * 60, 0),
+            's' => (total, n) = (total + n, 0),
+            _ => panic!("unexpected {text:?}"),
+        }
+    }
+    total
+}
+
+/// A registry with user `robot-a` and a fresh password, `team/app` pushed.
+fn registry() -> (TestRegistry, String, String) {
+    let user = format!("robot-{}", random_token(6).to_lowercase());
+    let password = secret_token(24);
+    let reg = TestRegistry::start(&user, &password);
+    reg.push_test_image(REPO);
+    (reg, user, password)
+}
+
+/// A server with JWT auth for `issuer`, the registry credentials at `secret/registry/a`,
+/// readable by role `puller-a` (service account team-a/app) only; role `puller-b` (team-b/app)
+/// may read `secret/registry/b` only.
+fn pod_world(issuer: &Issuer, user: &str, password: &str) -> Bao {
+    let bao = Bao::start();
+    bao.enable_jwt(None, issuer);
+    bao.kv_read_policy(None, "pull-a", "registry/a");
+    bao.kv_read_policy(None, "pull-b", "registry/b");
+    bao.jwt_role(
+        None,
+        "puller-a",
+        ("team-a", "app"),
+        AUDIENCE,
+        "pull-a",
+        "10m",
+    );
+    bao.jwt_role(
+        None,
+        "puller-b",
+        ("team-b", "app"),
+        AUDIENCE,
+        "pull-b",
+        "10m",
+    );
+    bao.kv_put(
+        None,
+        "registry/a",
+        &[("username", user), ("password", password)],
+    );
+    bao.kv_put(
+        None,
+        "registry/b",
+        &[("username", "b"), ("password", &secret_token(20))],
+    );
+    bao
+}
+
+#[test]
+fn a_pods_jwt_login_reads_kv_and_the_answer_pulls() {
+    let issuer = Issuer::new();
+    let (reg, user, password) = registry();
+    let bao = pod_world(&issuer, &user, &password);
+    let vault = json!({
+        "address": bao.address(),
+        "podAuth": {"role": "puller-a"},
+        "kv": {"mount": "secret", "path": "registry/a"},
+    });
+    let token = issuer.pod_token("team-a", "app", AUDIENCE);
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
+        request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
+    );
+    let r = response(&ran);
+    assert_eq!(
+        r["auth"],
+        json!({ reg.host(): {"username": user, "password": password} })
+    );
+    assert_eq!(r["cacheKeyType"], "Registry");
+    // KV carries no lease: --static-cache-duration (5m), within the login token's 10 minutes.
+    assert_eq!(r["cacheDuration"], "5m0s");
+    reg.pull_with(REPO, &user, &password)
+        .unwrap_or_else(|e| panic!("pull with the served credentials: {e}"));
+    // The login token was revoked right after the read: no token from a JWT login is alive.
+    assert_eq!(bao.live_logins("jwt"), Vec::<Value>::new());
+    // What the run did, at -v: the role, the path and the fields, never a value.
+    assert!(
+        ran.stderr
+            .contains("service account team-a/app (jwt role \"puller-a\" at auth/jwt)"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(
+            "read secret/data/registry/a: fields \"username\" and \"password\"; no lease"
+        ),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_service_account_without_access_gets_a_clean_error_never_the_nodes_credentials() {
+    let issuer = Issuer::new();
+    let (reg, user, password) = registry();
+    let bao = pod_world(&issuer, &user, &password);
+    // The node could read everything (the root token): it must never be used for a pod.
+    let vault = json!({
+        "address": bao.address(),
+        "podAuth": {"role": "puller-a", "roleAnnotation": "vault.example.com/role"},
+        "nodeAuth": {"token": {}},
+        "kv": {"mount": "secret", "path": "registry/a"},
+    });
+    let node_env = [("VAULT_TOKEN", bao.root_token())];
+
+    // team-b/app logs in as its own role (annotation) and may not read registry/a.
+    let token = issuer.pod_token("team-b", "app", AUDIENCE);
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &node_env),
+        request(
+            &reg.image(REPO),
+            Some(&token),
+            &[("vault.example.com/role", "puller-b")],
+        )
+        .as_bytes(),
+    );
+    let line = failed(
+        &ran,
+        &[
+            "vault backend, registry 127.0.0.1:",
+            "service account team-b/app (jwt role \"puller-b\" at auth/jwt) may not read \
+             secret/data/registry/a (policies [default, pull-b]): GET secret/data/registry/a: \
+             HTTP 403 (1 error occurred: * permission denied",
+            "the node's credentials are not used instead",
+        ],
+    );
+    assert!(!line.contains(&password));
+    assert_eq!(
+        bao.live_logins("jwt"),
+        Vec::<Value>::new(),
+        "revoked after the refusal too"
+    );
+
+    // team-b/app asking for role puller-a: Vault refuses the login itself.
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &node_env),
+        request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
+    );
+    failed(
+        &ran,
+        &[
+            "service account team-b/app (jwt role \"puller-a\" at auth/jwt): login refused: \
+             POST auth/jwt/login: HTTP 400",
+            "the node's credentials are not used instead",
+        ],
+    );
+
+    // A token for another audience, and one signed by another issuer: refused as well.
+    for token in [
+        issuer.pod_token("team-a", "app", "some-other-audience"),
+        Issuer::new().pod_token("team-a", "app", AUDIENCE),
+    ] {
+        let ran = run_swept(
+            provider(&bao, &rule(&reg.host(), vault.clone()), &[], &node_env),
+            request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
+        );
+        failed(&ran, &["login refused", "not used instead"]);
+    }
+}
+
+#[test]
+fn node_identity_with_approle_files_and_with_a_token_file() {
+    let (reg, user, password) = registry();
+    let bao = Bao::start();
+    bao.kv_read_policy(None, "node-pull", "registry/node");
+    bao.kv_put(
+        None,
+        "registry/node",
+        &[("username", &user), ("password", &password)],
+    );
+    bao.cli(&["auth", "enable", "approle"]);
+    bao.cli(&[
+        "write",
+        "auth/approle/role/node",
+        "token_policies=node-pull",
+        "token_ttl=20m",
+    ]);
+    let role_id = plant(bao.cli(&["read", "-field=role_id", "auth/approle/role/node/role-id"]));
+    let secret_id = plant(bao.cli(&[
+        "write",
+        "-f",
+        "-field=secret_id",
+        "auth/approle/role/node/secret-id",
+    ]));
+    let dir = bao.dir().to_path_buf();
+    let (role_file, secret_file) = (dir.join("role-id"), dir.join("secret-id"));
+    write_private_file(&role_file, format!("{}\n", role_id.trim()).as_bytes());
+    write_private_file(&secret_file, secret_id.trim().as_bytes());
+    let kv = json!({"mount": "secret", "path": "registry/node"});
+
+    let vault = json!({
+        "address": bao.address(),
+        "nodeAuth": {"approle": {"roleIdFile": role_file, "secretIdFile": secret_file}},
+        "kv": kv,
+        "cacheDuration": "1h",
+    });
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
+        request(&reg.image(REPO), None, &[]).as_bytes(),
+    );
+    let r = response(&ran);
+    assert_eq!(r["auth"][reg.host()]["password"], password.as_str());
+    // The rule's hour is capped at the login token's TTL (20 minutes).
+    assert_eq!(r["cacheDuration"], "20m0s");
+    assert_eq!(bao.live_logins("approle"), Vec::<Value>::new());
+    reg.pull_with(REPO, &user, &password).expect("pull");
+
+    // A token file (a Vault Agent sink): used as it is, never revoked, TTL caps the cache.
+    let created: Value = serde_json::from_str(&bao.cli(&[
+        "token",
+        "create",
+        "-format=json",
+        "-policy=node-pull",
+        "-ttl=30m",
+    ]))
+    .expect("token create");
+    let token = plant(created["auth"]["client_token"].as_str().expect("token"));
+    let token_file: PathBuf = dir.join("agent-token");
+    write_private_file(&token_file, token.as_bytes());
+    let vault = json!({
+        "address": bao.address(),
+        "nodeAuth": {"token": {"file": token_file}},
+        "kv": kv,
+        "cacheDuration": "2h",
+    });
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
+        request(&reg.image(REPO), None, &[]).as_bytes(),
+    );
+    let r = response(&ran);
+    assert_eq!(r["auth"][reg.host()]["username"], user.as_str());
+    let cached = seconds(r["cacheDuration"].as_str().expect("cacheDuration"));
+    assert!(
+        (1790..=1800).contains(&cached),
+        "30 minutes of TTL left: {cached}"
+    );
+    let looked = bao.write("auth/token/lookup", json!({ "token": token }));
+    assert!(
+        looked["data"]["ttl"].as_u64().expect("ttl") > 0,
+        "the token is still alive"
+    );
+}
+
+#[test]
+fn a_docker_config_kept_in_vault_serves_the_entry_for_the_image() {
+    let issuer = Issuer::new();
+    let (reg, user, password) = registry();
+    let bao = pod_world(&issuer, &user, &password);
+    let other = secret_token(20);
+    let config = json!({"auths": {
+        reg.host(): {"auth": support::sweep::plant_basic_auth(&user, &password)},
+        "elsewhere.example": {"username": "x", "password": other},
+    }});
+    bao.kv_put(
+        None,
+        "registry/a",
+        &[(".dockerconfigjson", &config.to_string())],
+    );
+    let vault = json!({
+        "address": bao.address(),
+        "podAuth": {"role": "puller-a"},
+        "kv": {"mount": "secret", "path": "registry/a"},
+        "dockerConfigJsonField": ".dockerconfigjson",
+    });
+    let token = issuer.pod_token("team-a", "app", AUDIENCE);
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &[]),
+        request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
+    );
+    let r = response(&ran);
+    assert_eq!(
+        r["auth"],
+        json!({ reg.host(): {"username": user, "password": password} })
+    );
+    reg.pull_with(REPO, &user, &password).expect("pull");
+
+    // An image no entry matches: an error naming the entries, never their credentials.
+    let image = format!(
+        "{}:1/{REPO}",
+        reg.host().split(':').next().unwrap_or_default()
+    );
+    let ran = run_swept(
+        provider(&bao, &rule(&image, vault), &[], &[]),
+        request(&image, Some(&token), &[]).as_bytes(),
+    );
+    failed(
+        &ran,
+        &["has no entry matching 127.0.0.1:1/team/app (entries: "],
+    );
+}
+
+#[test]
+fn the_namespace_header_selects_an_openbao_namespace() {
+    let issuer = Issuer::new();
+    let (reg, user, password) = registry();
+    let bao = Bao::start();
+    let ns = Some("team-a");
+    bao.cli(&["namespace", "create", "team-a"]);
+    bao.cli_in(ns, &["secrets", "enable", "-path=secret", "kv-v2"], "");
+    bao.enable_jwt(ns, &issuer);
+    bao.kv_read_policy(ns, "pull-a", "registry/a");
+    bao.jwt_role(ns, "puller-a", ("team-a", "app"), AUDIENCE, "pull-a", "10m");
+    bao.kv_put(
+        ns,
+        "registry/a",
+        &[("username", &user), ("password", &password)],
+    );
+    let vault = json!({
+        "address": bao.address(),
+        "podAuth": {"role": "puller-a"},
+        "kv": {"mount": "secret", "path": "registry/a"},
+    });
+    let token = issuer.pod_token("team-a", "app", AUDIENCE);
+    let ask = |env: &[(&str, &str)]| {
+        run_swept(
+            provider(&bao, &rule(&reg.host(), vault.clone()), &[], env),
+            request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
+        )
+    };
+    let r = response(&ask(&[("VAULT_NAMESPACE", "team-a")]));
+    assert_eq!(r["auth"][reg.host()]["password"], password.as_str());
+    // Outside the namespace there is no JWT auth method at all.
+    failed(&ask(&[]), &["login refused", "POST auth/jwt/login"]);
+}
