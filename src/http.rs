@@ -404,12 +404,31 @@ pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
             }
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if wraps_tls_error(io) {
+                return Failure::Permanent;
+            }
             if io.kind() == std::io::ErrorKind::ConnectionRefused {
                 return Failure::Refused;
             }
         }
     }
     Failure::Transient { retry_after: None }
+}
+
+/// Whether `io` wraps a rustls error. TLS failures reach us as io::Errors nested in io::Errors
+/// around the rustls error, and an io::Error's `source()` skips the error it wraps, so the
+/// walk of [`crate::error::sources`] never meets it: unwrap by hand.
+fn wraps_tls_error(io: &std::io::Error) -> bool {
+    let mut inner = io.get_ref();
+    while let Some(e) = inner {
+        if e.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        inner = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref);
+    }
+    false
 }
 
 /// A remote server's error text made fit for one log line: control characters (line breaks
@@ -570,6 +589,16 @@ mod tests {
             "{result:?}"
         );
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn a_tls_error_inside_io_errors_is_permanent() {
+        let tls = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let outer = std::io::Error::other(inner);
+        assert_eq!(classify(&outer), Failure::Permanent);
+        let plain = std::io::Error::other("reset");
+        assert_eq!(classify(&plain), Failure::Transient { retry_after: None });
     }
 
     #[test]

@@ -101,7 +101,7 @@ def serve(route, default_port=80):
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = _handle
+        do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         def log_message(self, *_):
             pass
