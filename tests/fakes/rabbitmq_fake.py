@@ -23,6 +23,8 @@ def route(req):
     if req.headers.get("authorization") != expected:
         return json_reply(401, {"error": "not_authorised", "reason": "Login failed"})
     parts = [urllib.parse.unquote(p) for p in req.path.split("/") if p]
+    if parts == ["api", "users"] and req.method == "GET":
+        return json_reply(200, [{"name": name, "tags": []} for name in USERS])
     if parts == ["api", "overview"]:
         return json_reply(200, {"management_version": "3.13.0", "rabbitmq_version": "3.13.0"})
     if len(parts) == 3 and parts[:2] == ["api", "users"]:

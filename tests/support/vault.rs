@@ -210,13 +210,17 @@ impl Bao {
         self.cli_in(None, args, "")
     }
 
-    /// `bao write -format=json PATH -` with a JSON body, as root; the answer parsed.
+    /// `bao write -format=json PATH -` with a JSON body, as root; the answer parsed (`null`
+    /// for a write that answers nothing).
     pub fn write(&self, path: &str, body: Value) -> Value {
         let out = self.cli_in(
             None,
             &["write", "-format=json", path, "-"],
             &body.to_string(),
         );
+        if out.trim().is_empty() {
+            return Value::Null;
+        }
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bao write {path}: {e}: {out}"))
     }
 

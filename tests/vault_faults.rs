@@ -1,0 +1,108 @@
+//! The `vault` backend when Vault is not well: sealed (a real OpenBao server, sealed by its
+//! operator command), answering 5xx, hanging (tests/fakes/vault_faults.py), or not there. Each
+//! is one clean error line inside the run's deadline, and a sealed Vault fails at once instead
+//! of being retried until the deadline (it will not unseal within a run, and every pull of the
+//! node would wait for it).
+
+#![cfg(feature = "vault")]
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::sweep::run_swept;
+use support::vault::{clean_env, Bao, Fake, Issuer};
+use support::{Ran, TempDir, PROVIDER_BIN};
+
+const IMAGE: &str = "registry.corp.example/team/app";
+
+/// A provider run against `address` with a pod token of `issuer`, `--timeout=TIMEOUT`.
+fn ask(address: &str, ca: Option<&std::path::Path>, timeout: &str) -> (Ran, Duration) {
+    let dir = TempDir::new("vault-faults");
+    let config = dir.join("config.json");
+    let rule = json!({"hostRules": [{
+        "match": ["registry.corp.example"], "backend": "vault",
+        "vault": {"address": address, "podAuth": {"role": "puller"},
+                  "kv": {"mount": "secret", "path": "registry"}},
+    }]});
+    std::fs::write(&config, rule.to_string()).expect("write --config");
+    let token = Issuer::new().pod_token("team-a", "app", "aud");
+    let mut cmd = Command::new(PROVIDER_BIN);
+    clean_env(&mut cmd);
+    cmd.arg(format!("--config={}", config.display()))
+        .arg(format!("--timeout={timeout}"));
+    if let Some(ca) = ca {
+        cmd.env("VAULT_CACERT", ca);
+    }
+    let request = json!({"kind": "CredentialProviderRequest",
+        "apiVersion": "credentialprovider.kubelet.k8s.io/v1", "image": IMAGE,
+        "serviceAccountToken": token});
+    let started = Instant::now();
+    let ran = run_swept(cmd, format!("{request}\n").as_bytes());
+    (ran, started.elapsed())
+}
+
+/// Exit 1, nothing on stdout, one error line holding `part`.
+fn one_error(ran: &Ran, part: &str) {
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert!(ran.stdout.is_empty(), "{}", ran.describe());
+    let errors: Vec<&str> = ran
+        .quiet_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("cloud-credential-provider: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", ran.describe());
+    assert!(errors[0].contains(part), "missing {part:?}: {}", errors[0]);
+}
+
+#[test]
+fn a_sealed_vault_fails_at_once_with_one_line() {
+    let bao = Bao::start();
+    bao.cli(&["operator", "seal"]);
+    let (ran, took) = ask(&bao.address(), Some(&bao.ca_file()), "30s");
+    one_error(
+        &ran,
+        &format!(
+            "Vault at {}/ is sealed (HTTP 503); an operator has to unseal it",
+            bao.address()
+        ),
+    );
+    assert!(took < Duration::from_secs(5), "not retried: {took:?}");
+}
+
+#[test]
+fn server_errors_are_retried_until_the_deadline_then_reported() {
+    let fake = Fake::start("vault_faults.py", &[("mode", "5xx")]);
+    let (ran, took) = ask(&fake.url(), None, "4s");
+    one_error(
+        &ran,
+        "login refused: POST auth/jwt/login: HTTP 500 (internal error)",
+    );
+    assert!(fake.requests().len() >= 2, "retried");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn a_hung_vault_is_cut_at_the_deadline() {
+    let fake = Fake::start("vault_faults.py", &[("mode", "hang")]);
+    let (ran, took) = ask(&fake.url(), None, "3s");
+    one_error(&ran, "no answer before the deadline");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+}
+
+#[test]
+fn an_untrusted_certificate_or_no_server_is_one_line() {
+    let bao = Bao::start();
+    // Without VAULT_CACERT the system store does not know the test CA.
+    let (ran, took) = ask(&bao.address(), None, "10s");
+    one_error(&ran, "certificate");
+    assert!(
+        took < Duration::from_secs(3),
+        "a TLS refusal is not retried: {took:?}"
+    );
+    drop(bao);
+    let (ran, _) = ask("https://127.0.0.1:9", None, "10s");
+    one_error(&ran, "unreachable after 3 attempt(s)");
+}

@@ -1,0 +1,278 @@
+//! The `vault` backend reading a dynamic secrets engine: OpenBao's own `rabbitmq` engine (the
+//! real engine; only the RabbitMQ management API behind it is a fake, tests/fakes/
+//! rabbitmq_fake.py, as moto is for AWS). Every read creates a user with a fresh password
+//! under a lease, so the tests see exactly which credentials were issued and when they are
+//! revoked: `cacheDuration` is half the lease, capped at the login token's TTL; the login token
+//! is kept (Vault revokes a token's leases with it, which would revoke the credentials just
+//! served); the token cache serves a second pull without a new user; `check` shows the lease
+//! and the fields used.
+//!
+//! OpenBao ships no engine that issues registry credentials (the Artifactory, Harbor or Quay
+//! engines are external plugins), so these credentials are not pulled with; tests/vault.rs pulls
+//! with KV credentials.
+
+#![cfg(feature = "vault")]
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{json, Value};
+use support::sweep::{assert_swept, plant, run_swept, secret_token};
+use support::vault::{clean_env, Bao, Fake, Issuer};
+use support::{run, Ran, PROVIDER_BIN};
+
+const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
+const AUDIENCE: &str = "vault.registry.example";
+const HOST: &str = "registry.corp.example";
+const IMAGE: &str = "registry.corp.example/team/app";
+
+/// A server whose `rabbitmq/creds/puller` issues users of the fake under a `lease` (seconds)
+/// lease, readable by JWT role `puller` (service account team-a/app, tokens of `token_ttl`).
+struct World {
+    bao: Bao,
+    rabbit: Fake,
+    issuer: Issuer,
+}
+
+impl World {
+    fn new(lease: u64, token_ttl: &str) -> World {
+        let issuer = Issuer::new();
+        let admin_password = secret_token(20);
+        let rabbit = Fake::start(
+            "rabbitmq_fake.py",
+            &[("user", "admin"), ("password", &admin_password)],
+        );
+        let bao = Bao::start();
+        bao.cli(&["secrets", "enable", "rabbitmq"]);
+        bao.write(
+            "rabbitmq/config/connection",
+            json!({"connection_uri": rabbit.url(), "username": "admin",
+                   "password": admin_password, "verify_connection": true}),
+        );
+        bao.write(
+            "rabbitmq/config/lease",
+            json!({"ttl": lease, "max_ttl": lease * 2}),
+        );
+        bao.write(
+            "rabbitmq/roles/puller",
+            json!({"vhosts": json!({"/": {"configure": "", "write": "", "read": ".*"}}).to_string()}),
+        );
+        bao.cli_in(
+            None,
+            &["policy", "write", "creds", "-"],
+            "path \"rabbitmq/creds/puller\" {\n  capabilities = [\"read\"]\n}\n",
+        );
+        bao.enable_jwt(None, &issuer);
+        bao.jwt_role(
+            None,
+            "puller",
+            ("team-a", "app"),
+            AUDIENCE,
+            "creds",
+            token_ttl,
+        );
+        World {
+            bao,
+            rabbit,
+            issuer,
+        }
+    }
+
+    /// The provider (`args` after the command) with a rule reading the engine.
+    fn provider(&self, command: &[&str]) -> Command {
+        let rule = json!({"hostRules": [{
+            "match": [HOST], "backend": "vault",
+            "vault": {"address": self.bao.address(), "podAuth": {"role": "puller"},
+                      "read": {"path": "rabbitmq/creds/puller"}},
+        }]});
+        // One file per world: its path is part of the token cache's key.
+        let config = self.bao.dir().join("config.json");
+        std::fs::write(&config, rule.to_string()).expect("write --config");
+        let mut cmd = Command::new(PROVIDER_BIN);
+        clean_env(&mut cmd);
+        cmd.args(command)
+            .arg(format!("--config={}", config.display()))
+            .env("VAULT_CACERT", self.bao.ca_file());
+        cmd
+    }
+
+    fn request(&self, token: &str) -> String {
+        format!(
+            "{}\n",
+            json!({"kind": "CredentialProviderRequest", "apiVersion": API_V1, "image": IMAGE,
+                   "serviceAccountToken": token})
+        )
+    }
+
+    /// Users the engine created and deleted, as the fake saw them: (name, password) and names.
+    fn users(&self) -> (Vec<(String, String)>, Vec<String>) {
+        let mut created = Vec::new();
+        let mut deleted = Vec::new();
+        for r in self.rabbit.requests() {
+            let path = r["path"].as_str().unwrap_or_default();
+            let Some(name) = path.strip_prefix("/api/users/") else {
+                continue;
+            };
+            match r["method"].as_str() {
+                Some("PUT") => created.push((
+                    name.to_string(),
+                    plant(r["json"]["password"].as_str().unwrap_or_default()),
+                )),
+                Some("DELETE") => deleted.push(name.to_string()),
+                _ => {}
+            }
+        }
+        (created, deleted)
+    }
+}
+
+/// `cacheDuration` (`4m59s`) in seconds.
+fn seconds(text: &Value) -> u64 {
+    let text = text.as_str().expect("cacheDuration is a string");
+    let (mut total, mut n) = (0, 0);
+    for c in text.chars() {
+        match c {
+            '0'..='9' => n = n * 10 + u64::from(c as u8 - b'0'),
+            'm' => (total, n) = (total + n * 60, 0),
+            's' => (total, n) = (total + n, 0),
+            _ => panic!("unexpected {text:?}"),
+        }
+    }
+    total
+}
+
+fn response(ran: &Ran) -> Value {
+    assert!(ran.status.success(), "provider failed: {}", ran.describe());
+    serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", ran.stdout))
+}
+
+/// The run's answer must be the one user the engine created for it.
+fn served_user(world: &World, ran: &Ran) -> (String, String) {
+    let r = response(ran);
+    let (created, _) = world.users();
+    // The issued password is known only now: sweep the run for it after the fact.
+    assert_swept(ran);
+    let (name, password) = created.last().expect("the engine created a user").clone();
+    assert_eq!(
+        r["auth"],
+        json!({ HOST: {"username": name, "password": password} }),
+        "{}",
+        ran.describe()
+    );
+    (name, password)
+}
+
+#[test]
+fn a_lease_sets_the_cache_duration_and_keeps_the_login_token_alive() {
+    let world = World::new(600, "30m");
+    let token = world.issuer.pod_token("team-a", "app", AUDIENCE);
+    let ran = run(
+        world.provider(&["get-credentials", "--v=10"]),
+        world.request(&token).as_bytes(),
+    );
+    let (user, _) = served_user(&world, &ran);
+    // Half of the 600 s lease, counted from before the read.
+    let cached = seconds(&response(&ran)["cacheDuration"]);
+    assert!((298..=300).contains(&cached), "{cached}");
+    assert!(
+        ran.stderr
+            .contains("keeping the login token: the read issued lease rabbitmq/creds/puller/"),
+        "{}",
+        ran.stderr
+    );
+
+    // The login token is alive, and with it the lease: revoking the token (here as root, by
+    // its accessor) deletes the user the pull was given.
+    let logins = world.bao.live_logins("jwt");
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(logins[0]["meta"]["role"], "puller");
+    assert!(world.users().1.is_empty(), "nothing revoked yet");
+    let accessor = logins[0]["accessor"].as_str().expect("accessor");
+    world.bao.cli(&["token", "revoke", "-accessor", accessor]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while world.users().1.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        world.users().1,
+        [user],
+        "revoking the token revoked the lease"
+    );
+}
+
+#[test]
+fn the_login_ttl_caps_the_lease_and_the_token_cache_serves_the_next_pull() {
+    let world = World::new(600, "4m");
+    let token = world.issuer.pod_token("team-a", "app", AUDIENCE);
+    let cache = world.bao.dir().join("token-cache");
+    let cache_arg = format!("--cache-dir={}", cache.display());
+    let ran = run(
+        world.provider(&["get-credentials", &cache_arg, "--v=10"]),
+        world.request(&token).as_bytes(),
+    );
+    let (user, password) = served_user(&world, &ran);
+    let r = response(&ran);
+    // Half of the 4 minute login, not of the 10 minute lease.
+    let cached = seconds(&r["cacheDuration"]);
+    assert!((118..=120).contains(&cached), "{cached}");
+
+    // Another exec for the same pod token: served from the token cache, no new user.
+    let ran = run_swept(
+        world.provider(&["get-credentials", &cache_arg]),
+        world.request(&token).as_bytes(),
+    );
+    assert_eq!(
+        response(&ran)["auth"][HOST],
+        json!({"username": user, "password": password})
+    );
+    assert!(
+        ran.stderr.contains("served from the token cache"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(world.users().0.len(), 1, "one user for both pulls");
+
+    // Another pod (another token) never shares the entry.
+    let other = world.issuer.pod_token("team-a", "app", AUDIENCE);
+    let ran = run_swept(
+        world.provider(&["get-credentials", &cache_arg]),
+        world.request(&other).as_bytes(),
+    );
+    assert!(ran.status.success(), "{}", ran.describe());
+    assert_eq!(world.users().0.len(), 2);
+}
+
+#[test]
+fn check_shows_the_plan_the_lease_and_the_fields_never_a_value() {
+    let world = World::new(600, "30m");
+    let token = world.issuer.pod_token("team-a", "app", AUDIENCE);
+    let token_file = world.bao.dir().join("pod-token");
+    support::write_private_file(&token_file, token.as_bytes());
+    let ran = run_swept(
+        world.provider(&[
+            "check",
+            IMAGE,
+            &format!("--service-account-token-file={}", token_file.display()),
+        ]),
+        b"",
+    );
+    assert!(ran.status.success(), "{}", ran.describe());
+    let out = &ran.stdout;
+    for part in [
+        "vault\n",
+        &format!(" {}\n", world.bao.address()),
+        "jwt login at auth/jwt/login with the pod's service-account token, role \"puller\"",
+        "rabbitmq/creds/puller (read (a lease when the engine issues one))",
+        "username from \"username\", password from \"password\"",
+        "service account team-a/app (jwt role \"puller\" at auth/jwt), policies [creds, default]",
+        "login token kept for the lease",
+        "read rabbitmq/creds/puller: fields \"username\" and \"password\"; lease rabbitmq/creds/puller/",
+        "for 10m0s, renewable",
+    ] {
+        assert!(out.contains(part), "missing {part:?} in:\n{out}");
+    }
+    let (created, _) = world.users();
+    assert_swept(&ran);
+    assert!(!out.contains(&created[0].1));
+}
