@@ -22,10 +22,11 @@
 //! | [`plugin_config`] | `--config`: host rules for mirrors and pull-through caches |
 //! | [`local_file`] | reading every local file: regular files only, never blocking, size-capped |
 //! | [`parse_limits`] | nesting, YAML size and alias bounds checked before a parser runs |
-//! | [`backend`] | the backend trait, the one constructor from a target, and the backends (`file`, `none`, the clouds) |
+//! | [`backend`] | the backend trait, the one constructor from a target, and the backends (`file`, `none`, the clouds, `vault`) |
 //! | [`backend::gcr`] | Google: metadata server, key files, workload identity, dockercfg flows |
 //! | [`backend::acr`] | Azure: azure.json, Entra tokens, the ACR token exchange, mirror and custom-cloud recognition |
 //! | [`backend::ecr`] | AWS: private ECR, ECR Public, host rules, pod-identity pulls via STS |
+//! | [`backend::vault`] | HashiCorp Vault / OpenBao host rules: pod JWT or node login, KV v2 or leased reads, revoke after the read |
 //! | [`lifetime`] | cache policy: token expiry → `cacheDuration`, half-life refresh, static default, `cacheKeyType` from keys |
 //! | [`token_cache`] | `--cache-dir`: tokens kept on disk between runs, until half-life; one fetch at a time per entry; a directory nobody else can steer |
 //! | [`duration`] | Go duration text, both ways |

@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::annotations;
+use crate::backend::vault::token_attributes as vault;
 use crate::cli;
 use crate::duration::{format_go_nanos, parse_go_duration};
 use crate::error::Error;
@@ -595,8 +596,22 @@ fn provider_warnings(provider: &Provider) -> Vec<String> {
             provider.args
         ));
     }
+    // Host rules of its --config that log pods in to Vault read annotations and need a token;
+    // a config that cannot be read here is left to the run to report.
+    let rules = cli::parse_args(&provider.name, &provider.args)
+        .ok()
+        .and_then(|invocation| invocation.settings.plugin_config)
+        .and_then(|path| crate::plugin_config::PluginConfig::load(&path).ok());
+    let rule_keys = rules
+        .as_ref()
+        .map(vault::annotation_keys)
+        .unwrap_or_default();
+    let pod_logins = rules.as_ref().is_some_and(vault::logs_pods_in);
     if let Some(ta) = &provider.token_attributes {
-        warnings.extend(annotation_warnings(ta));
+        warnings.extend(annotation_warnings(ta, &rule_keys, pod_logins));
+    }
+    if let Some(rules) = &rules {
+        warnings.extend(vault::warnings(rules, provider.token_attributes.as_ref()));
     }
     warnings.extend(cache_dir_warning(provider));
     warnings
@@ -641,10 +656,21 @@ fn cache_dir_warning(provider: &Provider) -> Option<String> {
     ))
 }
 
-/// `tokenAttributes` keys this binary never reads, for a provider that runs this binary.
-fn annotation_warnings(ta: &TokenAttributes) -> Vec<String> {
-    let reads = annotations::KNOWN.join(", ");
-    let is_read = |key: &&String| annotations::KNOWN.contains(&key.as_str());
+/// `tokenAttributes` keys this binary never reads, for a provider that runs this binary;
+/// `rule_keys` are the keys its host rules read (a Vault role annotation), and `pod_logins`
+/// says a host rule logs pods in with the token itself, which needs no annotation.
+fn annotation_warnings(
+    ta: &TokenAttributes,
+    rule_keys: &[String],
+    pod_logins: bool,
+) -> Vec<String> {
+    let known: Vec<&str> = annotations::KNOWN
+        .iter()
+        .copied()
+        .chain(rule_keys.iter().map(String::as_str))
+        .collect();
+    let reads = known.join(", ");
+    let is_read = |key: &&String| known.contains(&key.as_str());
     let required = &ta.required_service_account_annotation_keys;
     let optional = &ta.optional_service_account_annotation_keys;
     let lists_known = required.iter().chain(optional).any(|key| is_read(&key));
@@ -663,7 +689,7 @@ fn annotation_warnings(ta: &TokenAttributes) -> Vec<String> {
             ));
         }
     }
-    if !lists_known {
+    if !lists_known && !pod_logins {
         warnings.push(format!(
             "tokenAttributes lists none of the annotation keys this binary reads ({reads}): kubelet forwards no pod identity annotation, so the service-account token cannot select a per-workload identity"
         ));

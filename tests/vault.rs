@@ -420,3 +420,51 @@ fn the_namespace_header_selects_an_openbao_namespace() {
     // Outside the namespace there is no JWT auth method at all.
     failed(&ask(&[]), &["login refused", "POST auth/jwt/login"]);
 }
+
+#[test]
+fn validate_config_checks_the_token_attributes_a_vault_rule_needs() {
+    let dir = support::TempDir::new("vault-validate");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "hostRules:\n- match: [harbor.example]\n  backend: vault\n  vault:\n    \
+         podAuth: {role: pull, roleAnnotation: vault.example.com/role, audience: vault.example}\n    \
+         kv: {mount: secret, path: harbor}\n",
+    )
+    .expect("write rules");
+    let kubelet = |audience: &str| {
+        let path = dir.join(format!("kubelet-{audience}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: kubelet.config.k8s.io/v1\nkind: CredentialProviderConfig\n\
+                 providers:\n- name: cloud-credential-provider\n  \
+                 apiVersion: credentialprovider.kubelet.k8s.io/v1\n  \
+                 args: [get-credentials, \"--config={}\"]\n  defaultCacheDuration: 5m\n  \
+                 matchImages: [harbor.example]\n  tokenAttributes:\n    \
+                 serviceAccountTokenAudience: {audience}\n    cacheType: ServiceAccount\n    \
+                 requireServiceAccount: true\n    \
+                 optionalServiceAccountAnnotationKeys: [vault.example.com/role]\n",
+                rules.display()
+            ),
+        )
+        .expect("write kubelet config");
+        let mut cmd = Command::new(PROVIDER_BIN);
+        cmd.arg("validate-config").arg(&path);
+        support::run(cmd, b"")
+    };
+    let ran = kubelet("vault.example");
+    assert!(ran.status.success(), "{}", ran.describe());
+    assert!(!ran.stdout.contains("warning:"), "{}", ran.stdout);
+    let ran = kubelet("wrong.example");
+    assert!(ran.status.success(), "warnings only: {}", ran.describe());
+    assert!(
+        ran.stdout.contains(
+            "(vault): the JWT role's bound audience (podAuth.audience \"vault.example\") is not \
+             tokenAttributes.serviceAccountTokenAudience \"wrong.example\": Vault refuses every \
+             pod login"
+        ),
+        "{}",
+        ran.stdout
+    );
+}

@@ -33,6 +33,7 @@ pub mod config;
 #[cfg(feature = "vault")]
 mod fetch;
 pub mod fields;
+pub mod token_attributes;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -10,7 +10,8 @@
 //!     vault:
 //!       address: https://bao.corp.example:8200   # else VAULT_ADDR
 //!       namespace: platform                      # else VAULT_NAMESPACE
-//!       podAuth: {mount: jwt, role: registry-pull, roleAnnotation: vault.example.com/role}
+//!       podAuth: {role: registry-pull, roleAnnotation: vault.example.com/role,
+//!                 audience: vault.corp.example}          # mount: jwt
 //!       nodeAuth: {approle: {roleIdFile: /etc/vault/role-id, secretIdFile: /etc/vault/secret-id}}
 //!       kv: {mount: secret, path: registry/harbor}      # or read: {path: rabbitmq/creds/pull}
 //!       usernameField: username                          # or dockerConfigJsonField: .dockerconfigjson
@@ -69,6 +70,10 @@ pub struct PodAuth {
     /// A service-account annotation whose value names the role (kubelet passes it when the
     /// provider's `tokenAttributes` lists the key).
     pub role_annotation: Option<String>,
+    /// The JWT role's bound audience, as documentation the binary can check: `validate-config`
+    /// compares it with the provider's `tokenAttributes.serviceAccountTokenAudience`, the
+    /// audience of the tokens kubelet requests (Vault refuses every other audience).
+    pub audience: Option<String>,
 }
 
 /// The node's own identity.
@@ -198,6 +203,7 @@ struct RawPodAuth {
     mount: Option<String>,
     role: Option<String>,
     role_annotation: Option<String>,
+    audience: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +362,10 @@ impl RawPodAuth {
                 .role_annotation
                 .map(|a| non_empty("podAuth.roleAnnotation", a))
                 .transpose()?,
+            audience: self
+                .audience
+                .map(|a| non_empty("podAuth.audience", a))
+                .transpose()?,
         })
     }
 }
@@ -469,6 +479,7 @@ mod tests {
                 mount: "jwt".into(),
                 role: None,
                 role_annotation: Some("vault.example.com/role".into()),
+                audience: None,
             })
         );
         assert_eq!(

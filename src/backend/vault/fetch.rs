@@ -448,6 +448,7 @@ mod tests {
             mount: "jwt".into(),
             role: role.map(str::to_string),
             role_annotation: annotation.map(str::to_string),
+            audience: None,
         }
     }
 
