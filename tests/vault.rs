@@ -18,7 +18,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use support::registry::TestRegistry;
 use support::sweep::{plant, run_swept, secret_token};
-use support::vault::{clean_env, Bao, Issuer};
+use support::vault::{assert_one_error as failed, clean_env, Bao, Fake, Issuer};
 use support::{random_token, write_private_file, Ran, PROVIDER_BIN};
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -64,23 +64,6 @@ fn response(ran: &Ran) -> Value {
     assert!(ran.status.success(), "provider failed: {}", ran.describe());
     assert_eq!(ran.stdout.matches('\n').count(), 1, "{}", ran.describe());
     serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", ran.stdout))
-}
-
-/// A failed run: exit 1, nothing on stdout, one error line (at kubelet's verbosity) holding
-/// every one of `parts`.
-fn failed(ran: &Ran, parts: &[&str]) -> String {
-    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert!(ran.stdout.is_empty(), "{}", ran.describe());
-    let errors: Vec<&str> = ran
-        .quiet_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("cloud-credential-provider: error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", ran.describe());
-    for part in parts {
-        assert!(errors[0].contains(part), "missing {part:?}: {}", errors[0]);
-    }
-    errors[0].to_string()
 }
 
 /// `cacheDuration` (`4m59s`, `1h0m0s`) in seconds.
@@ -336,6 +319,77 @@ fn node_identity_with_approle_files_and_with_a_token_file() {
     assert!(
         looked["data"]["ttl"].as_u64().expect("ttl") > 0,
         "the token is still alive"
+    );
+}
+
+#[test]
+fn node_identity_with_kubernetes_auth_and_the_agents_token_file() {
+    let (reg, user, password) = registry();
+    let issuer = Issuer::new();
+    // The token of the node agent's own service account, which the API server (the fake)
+    // confirms to Vault through a TokenReview.
+    let node_token = issuer.pod_token(
+        "kube-system",
+        "credential-provider",
+        "https://kubernetes.default.svc",
+    );
+    let api = Fake::start("tokenreview_fake.py", &[("token", &node_token)]);
+    let bao = Bao::start();
+    bao.kv_read_policy(None, "node-pull", "registry/node");
+    bao.kv_put(
+        None,
+        "registry/node",
+        &[("username", &user), ("password", &password)],
+    );
+    bao.cli(&["auth", "enable", "kubernetes"]);
+    bao.write(
+        "auth/kubernetes/config",
+        // The fake API server speaks plain HTTP; the CA is required but goes unused.
+        json!({"kubernetes_host": api.url(), "disable_local_ca_jwt": true,
+               "kubernetes_ca_cert": std::fs::read_to_string(bao.ca_file()).expect("CA")}),
+    );
+    bao.write(
+        "auth/kubernetes/role/node",
+        json!({"bound_service_account_names": ["credential-provider"],
+               "bound_service_account_namespaces": ["kube-system"],
+               "token_policies": ["node-pull"], "token_ttl": "15m"}),
+    );
+    let token_file = bao.dir().join("sa-token");
+    write_private_file(&token_file, node_token.as_bytes());
+    let vault = json!({
+        "address": bao.address(),
+        "nodeAuth": {"kubernetes": {"role": "node", "tokenFile": token_file}},
+        "kv": {"mount": "secret", "path": "registry/node"},
+    });
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &[]),
+        request(&reg.image(REPO), None, &[]).as_bytes(),
+    );
+    let r = response(&ran);
+    assert_eq!(
+        r["auth"],
+        json!({ reg.host(): {"username": user, "password": password} })
+    );
+    reg.pull_with(REPO, &user, &password).expect("pull");
+    let reviews = api.requests();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert_eq!(reviews[0]["json"]["spec"]["token"], node_token.as_str());
+    assert_eq!(bao.live_logins("kubernetes"), Vec::<Value>::new());
+
+    // A token the API server does not know: Vault refuses the login.
+    write_private_file(
+        &token_file,
+        issuer
+            .pod_token("kube-system", "credential-provider", "x")
+            .as_bytes(),
+    );
+    let ran = run_swept(
+        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
+        request(&reg.image(REPO), None, &[]).as_bytes(),
+    );
+    failed(
+        &ran,
+        &["the node (kubernetes role \"node\" at auth/kubernetes): login failed: POST auth/kubernetes/login: HTTP 403"],
     );
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::sweep::run_swept;
-use support::vault::{clean_env, Bao, Fake, Issuer};
+use support::vault::{assert_one_error, clean_env, Bao, Fake, Issuer};
 use support::{Ran, TempDir, PROVIDER_BIN};
 
 const IMAGE: &str = "registry.corp.example/team/app";
@@ -44,31 +44,16 @@ fn ask(address: &str, ca: Option<&std::path::Path>, timeout: &str) -> (Ran, Dura
     (ran, started.elapsed())
 }
 
-/// Exit 1, nothing on stdout, one error line holding `part`.
-fn one_error(ran: &Ran, part: &str) {
-    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert!(ran.stdout.is_empty(), "{}", ran.describe());
-    let errors: Vec<&str> = ran
-        .quiet_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("cloud-credential-provider: error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", ran.describe());
-    assert!(errors[0].contains(part), "missing {part:?}: {}", errors[0]);
-}
-
 #[test]
 fn a_sealed_vault_fails_at_once_with_one_line() {
     let bao = Bao::start();
     bao.cli(&["operator", "seal"]);
     let (ran, took) = ask(&bao.address(), Some(&bao.ca_file()), "30s");
-    one_error(
-        &ran,
-        &format!(
-            "Vault at {}/ is sealed (HTTP 503); an operator has to unseal it",
-            bao.address()
-        ),
+    let sealed = format!(
+        "Vault at {}/ is sealed (HTTP 503); an operator has to unseal it",
+        bao.address()
     );
+    assert_one_error(&ran, &[&sealed]);
     assert!(took < Duration::from_secs(5), "not retried: {took:?}");
 }
 
@@ -76,9 +61,9 @@ fn a_sealed_vault_fails_at_once_with_one_line() {
 fn server_errors_are_retried_until_the_deadline_then_reported() {
     let fake = Fake::start("vault_faults.py", &[("mode", "5xx")]);
     let (ran, took) = ask(&fake.url(), None, "4s");
-    one_error(
+    assert_one_error(
         &ran,
-        "login refused: POST auth/jwt/login: HTTP 500 (internal error)",
+        &["login refused: POST auth/jwt/login: HTTP 500 (internal error)"],
     );
     assert!(fake.requests().len() >= 2, "retried");
     assert!(took < Duration::from_secs(5), "{took:?}");
@@ -88,7 +73,7 @@ fn server_errors_are_retried_until_the_deadline_then_reported() {
 fn a_hung_vault_is_cut_at_the_deadline() {
     let fake = Fake::start("vault_faults.py", &[("mode", "hang")]);
     let (ran, took) = ask(&fake.url(), None, "3s");
-    one_error(&ran, "no answer before the deadline");
+    assert_one_error(&ran, &["no answer before the deadline"]);
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
@@ -97,12 +82,12 @@ fn an_untrusted_certificate_or_no_server_is_one_line() {
     let bao = Bao::start();
     // Without VAULT_CACERT the system store does not know the test CA.
     let (ran, took) = ask(&bao.address(), None, "10s");
-    one_error(&ran, "certificate");
+    assert_one_error(&ran, &["certificate"]);
     assert!(
         took < Duration::from_secs(3),
         "a TLS refusal is not retried: {took:?}"
     );
     drop(bao);
     let (ran, _) = ask("https://127.0.0.1:9", None, "10s");
-    one_error(&ran, "unreachable after 3 attempt(s)");
+    assert_one_error(&ran, &["unreachable after 3 attempt(s)"]);
 }

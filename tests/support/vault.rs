@@ -483,3 +483,20 @@ impl Drop for Fake {
         let _ = self.child.wait();
     }
 }
+
+/// A failed provider run: exit 1, nothing on stdout, exactly one error line (among what a run at
+/// kubelet's verbosity prints) holding every one of `parts`; returns that line.
+pub fn assert_one_error(ran: &Ran, parts: &[&str]) -> String {
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
+    assert!(ran.stdout.is_empty(), "{}", ran.describe());
+    let errors: Vec<&str> = ran
+        .quiet_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("cloud-credential-provider: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", ran.describe());
+    for part in parts {
+        assert!(errors[0].contains(part), "missing {part:?}: {}", errors[0]);
+    }
+    errors[0].to_string()
+}
