@@ -16,9 +16,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{json, Value};
+use support::fakes::Fake;
 use support::registry::TestRegistry;
 use support::sweep::{plant, run_swept, secret_token};
-use support::vault::{assert_one_error as failed, clean_env, Bao, Fake, Issuer};
+use support::vault::{assert_one_error as failed, clean_env, Bao, Issuer};
 use support::{random_token, write_private_file, Ran, PROVIDER_BIN};
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -333,7 +334,7 @@ fn node_identity_with_kubernetes_auth_and_the_agents_token_file() {
         "credential-provider",
         "https://kubernetes.default.svc",
     );
-    let api = Fake::start("tokenreview_fake.py", &[("token", &node_token)]);
+    let api = Fake::start("tokenreview_fake.py", &[], &[("token", &node_token)]);
     let bao = Bao::start();
     bao.kv_read_policy(None, "node-pull", "registry/node");
     bao.kv_put(

@@ -12,8 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::fakes::Fake;
 use support::sweep::run_swept;
-use support::vault::{assert_one_error, clean_env, Bao, Fake, Issuer};
+use support::vault::{assert_one_error, clean_env, Bao, Issuer};
 use support::{Ran, TempDir, PROVIDER_BIN};
 
 const IMAGE: &str = "registry.corp.example/team/app";
@@ -59,7 +60,7 @@ fn a_sealed_vault_fails_at_once_with_one_line() {
 
 #[test]
 fn server_errors_are_retried_until_the_deadline_then_reported() {
-    let fake = Fake::start("vault_faults.py", &[("mode", "5xx")]);
+    let fake = Fake::start("vault_faults.py", &[], &[("mode", "5xx")]);
     let (ran, took) = ask(&fake.url(), None, "4s");
     assert_one_error(
         &ran,
@@ -71,7 +72,7 @@ fn server_errors_are_retried_until_the_deadline_then_reported() {
 
 #[test]
 fn a_hung_vault_is_cut_at_the_deadline() {
-    let fake = Fake::start("vault_faults.py", &[("mode", "hang")]);
+    let fake = Fake::start("vault_faults.py", &[], &[("mode", "hang")]);
     let (ran, took) = ask(&fake.url(), None, "3s");
     assert_one_error(&ran, &["no answer before the deadline"]);
     assert!(took < Duration::from_secs(4), "{took:?}");

@@ -18,8 +18,9 @@ mod support;
 use std::process::Command;
 
 use serde_json::{json, Value};
+use support::fakes::Fake;
 use support::sweep::{assert_swept, plant, run_swept, secret_token};
-use support::vault::{clean_env, Bao, Fake, Issuer};
+use support::vault::{clean_env, Bao, Issuer};
 use support::{run, Ran, PROVIDER_BIN};
 
 const API_V1: &str = "credentialprovider.kubelet.k8s.io/v1";
@@ -41,6 +42,7 @@ impl World {
         let admin_password = secret_token(20);
         let rabbit = Fake::start(
             "rabbitmq_fake.py",
+            &[],
             &[("user", "admin"), ("password", &admin_password)],
         );
         let bao = Bao::start();

@@ -213,7 +213,7 @@ impl Backend for VaultBackend {
             match &t.source {
                 Source::Kv { .. } => format!(
                     "kubelet keeps the credentials for {} (cacheDuration{}), at most the login \
-                     token's TTL; the login token is revoked after the read",
+                     token's TTL; a login this run makes is revoked after the read",
                     format_go_duration(self.kv_cache()),
                     if t.cache_duration.is_some() {
                         ""

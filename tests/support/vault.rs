@@ -11,8 +11,9 @@
 //! [`Issuer`] plays the cluster's service-account issuer: an ECDSA P-256 key whose public half
 //! the JWT auth method trusts (`jwt_validation_pubkeys`), signing tokens shaped like the ones
 //! kubelet requests for a pod (`iss`, `sub` = `system:serviceaccount:NS:SA`, `aud`, `exp`, the
-//! `kubernetes.io` claims). [`Fake`] starts the Python fakes a test needs next to it (the
-//! RabbitMQ management API behind the dynamic secrets engine, a misbehaving Vault).
+//! `kubernetes.io` claims). [`super::fakes::Fake`] starts the Python fakes a test needs next to it (the
+//! RabbitMQ management API behind the dynamic secrets engine, the Kubernetes TokenReview API, a
+//! misbehaving Vault).
 
 use std::fs;
 use std::net::{Ipv4Addr, TcpListener};
@@ -24,7 +25,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 
-use super::netns::{fakes_dir, venv_python, TestCa};
+use super::fakes::TestCa;
 use super::sweep::plant;
 use super::{base64_encode, random_token, run, Ran, TempDir};
 
@@ -410,77 +411,6 @@ impl Issuer {
                 "pod": {"name": format!("{sa}-pod"), "uid": random_token(8)},
             },
         })))
-    }
-}
-
-/// A Python fake of `tests/fakes/` on a loopback port (fakehttp's command line); killed on
-/// drop. Its request log is [`Fake::requests`].
-pub struct Fake {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-}
-
-impl Fake {
-    /// Starts `script` with `--set` options; waits until it listens.
-    pub fn start(script: &str, options: &[(&str, &str)]) -> Fake {
-        let dir = TempDir::new("vault-fake");
-        let ready = dir.join("ready");
-        let mut cmd = Command::new(venv_python());
-        cmd.arg(fakes_dir().join(script))
-            .args(["--port", "0", "--ready"])
-            .arg(&ready)
-            .arg("--log")
-            .arg(dir.join("requests.jsonl"));
-        for (k, v) in options {
-            cmd.arg("--set").arg(format!("{k}={v}"));
-        }
-        let out = fs::File::create(dir.join("fake.log")).expect("fake log");
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {script}: {e}"));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let port = loop {
-            if let Some(port) = fs::read_to_string(&ready)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break port;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!(
-                    "{script} exited ({status}): {}",
-                    fs::read_to_string(dir.join("fake.log")).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "{script} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Fake { child, port, dir }
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Every request received so far (fakehttp's record of each).
-    pub fn requests(&self) -> Vec<Value> {
-        fs::read_to_string(self.dir.join("requests.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("log line is JSON"))
-            .collect()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -250,10 +250,12 @@ async fn run(
         };
         (life, lease)
     } else {
-        let keep = match (&target.source, target.cache_duration) {
-            (Source::Kv { .. }, _) => backend.kv_cache(),
-            (Source::Read { .. }, _) if !read.lease_duration.is_zero() => read.lease_duration,
-            (Source::Read { .. }, _) => backend.static_cache,
+        // KV: the rule's cache time. Another engine's answer without a lease may still
+        // suggest one (KV version 1's `ttl`): that, else --static-cache-duration.
+        let keep = match &target.source {
+            Source::Kv { .. } => backend.kv_cache(),
+            Source::Read { .. } if !read.lease_duration.is_zero() => read.lease_duration,
+            Source::Read { .. } => backend.static_cache,
         };
         (Lifetime::CacheFor(capped(keep)), "no lease".to_string())
     };
