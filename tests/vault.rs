@@ -55,6 +55,22 @@ fn provider(bao: &Bao, rule: &Value, extra: &[&str], env: &[(&str, &str)]) -> Co
     cmd
 }
 
+/// The provider's answer (swept for secrets) for `reg`'s test image, served by a rule with the
+/// `vault` block, with the pod's `token` and `annotations` as kubelet sends them.
+fn ask(
+    bao: &Bao,
+    reg: &TestRegistry,
+    vault: Value,
+    token: Option<&str>,
+    annotations: &[(&str, &str)],
+    env: &[(&str, &str)],
+) -> Ran {
+    run_swept(
+        provider(bao, &rule(&reg.host(), vault), &[], env),
+        request(&reg.image(REPO), token, annotations).as_bytes(),
+    )
+}
+
 /// A host rule for `host` served by `vault`.
 fn rule(host: &str, vault: Value) -> Value {
     json!({"match": [host], "backend": "vault", "vault": vault})
@@ -139,10 +155,7 @@ fn a_pods_jwt_login_reads_kv_and_the_answer_pulls() {
         "kv": {"mount": "secret", "path": "registry/a"},
     });
     let token = issuer.pod_token("team-a", "app", AUDIENCE);
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
-        request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault, Some(&token), &[], &[]);
     let r = response(&ran);
     assert_eq!(
         r["auth"],
@@ -187,14 +200,13 @@ fn a_service_account_without_access_gets_a_clean_error_never_the_nodes_credentia
 
     // team-b/app logs in as its own role (annotation) and may not read registry/a.
     let token = issuer.pod_token("team-b", "app", AUDIENCE);
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &node_env),
-        request(
-            &reg.image(REPO),
-            Some(&token),
-            &[("vault.example.com/role", "puller-b")],
-        )
-        .as_bytes(),
+    let ran = ask(
+        &bao,
+        &reg,
+        vault.clone(),
+        Some(&token),
+        &[("vault.example.com/role", "puller-b")],
+        &node_env,
     );
     let line = failed(
         &ran,
@@ -214,10 +226,7 @@ fn a_service_account_without_access_gets_a_clean_error_never_the_nodes_credentia
     );
 
     // team-b/app asking for role puller-a: Vault refuses the login itself.
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &node_env),
-        request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault.clone(), Some(&token), &[], &node_env);
     failed(
         &ran,
         &[
@@ -232,10 +241,7 @@ fn a_service_account_without_access_gets_a_clean_error_never_the_nodes_credentia
         issuer.pod_token("team-a", "app", "some-other-audience"),
         Issuer::new().pod_token("team-a", "app", AUDIENCE),
     ] {
-        let ran = run_swept(
-            provider(&bao, &rule(&reg.host(), vault.clone()), &[], &node_env),
-            request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
-        );
+        let ran = ask(&bao, &reg, vault.clone(), Some(&token), &[], &node_env);
         failed(&ran, &["login refused", "not used instead"]);
     }
 }
@@ -276,10 +282,7 @@ fn node_identity_with_approle_files_and_with_a_token_file() {
         "kv": kv,
         "cacheDuration": "1h",
     });
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
-        request(&reg.image(REPO), None, &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault, None, &[], &[]);
     let r = response(&ran);
     assert_eq!(r["auth"][reg.host()]["password"], password.as_str());
     // The rule's hour is capped at the login token's TTL (20 minutes).
@@ -305,10 +308,7 @@ fn node_identity_with_approle_files_and_with_a_token_file() {
         "kv": kv,
         "cacheDuration": "2h",
     });
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
-        request(&reg.image(REPO), None, &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault, None, &[], &[]);
     let r = response(&ran);
     assert_eq!(r["auth"][reg.host()]["username"], user.as_str());
     let cached = seconds(r["cacheDuration"].as_str().expect("cacheDuration"));
@@ -362,10 +362,7 @@ fn node_identity_with_kubernetes_auth_and_the_agents_token_file() {
         "nodeAuth": {"kubernetes": {"role": "node", "tokenFile": token_file}},
         "kv": {"mount": "secret", "path": "registry/node"},
     });
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &[]),
-        request(&reg.image(REPO), None, &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault.clone(), None, &[], &[]);
     let r = response(&ran);
     assert_eq!(
         r["auth"],
@@ -384,10 +381,7 @@ fn node_identity_with_kubernetes_auth_and_the_agents_token_file() {
             .pod_token("kube-system", "credential-provider", "x")
             .as_bytes(),
     );
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault), &[], &[]),
-        request(&reg.image(REPO), None, &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault, None, &[], &[]);
     failed(
         &ran,
         &["the node (kubernetes role \"node\" at auth/kubernetes): login failed: POST auth/kubernetes/login: HTTP 403"],
@@ -416,10 +410,7 @@ fn a_docker_config_kept_in_vault_serves_the_entry_for_the_image() {
         "dockerConfigJsonField": ".dockerconfigjson",
     });
     let token = issuer.pod_token("team-a", "app", AUDIENCE);
-    let ran = run_swept(
-        provider(&bao, &rule(&reg.host(), vault.clone()), &[], &[]),
-        request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
-    );
+    let ran = ask(&bao, &reg, vault.clone(), Some(&token), &[], &[]);
     let r = response(&ran);
     assert_eq!(
         r["auth"],
@@ -464,12 +455,7 @@ fn the_namespace_header_selects_an_openbao_namespace() {
         "kv": {"mount": "secret", "path": "registry/a"},
     });
     let token = issuer.pod_token("team-a", "app", AUDIENCE);
-    let ask = |env: &[(&str, &str)]| {
-        run_swept(
-            provider(&bao, &rule(&reg.host(), vault.clone()), &[], env),
-            request(&reg.image(REPO), Some(&token), &[]).as_bytes(),
-        )
-    };
+    let ask = |env: &[(&str, &str)]| ask(&bao, &reg, vault.clone(), Some(&token), &[], env);
     let r = response(&ask(&[("VAULT_NAMESPACE", "team-a")]));
     assert_eq!(r["auth"][reg.host()]["password"], password.as_str());
     // Outside the namespace there is no JWT auth method at all.
