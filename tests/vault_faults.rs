@@ -8,14 +8,14 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::fakes::Fake;
+use support::sweep::assert_failed;
 use support::sweep::run_swept;
-use support::vault::{assert_one_error, clean_env, Bao, Issuer};
-use support::{Ran, TempDir, PROVIDER_BIN};
+use support::vault::{clean_env, Bao, Issuer};
+use support::{pod_request, provider, Ran, TempDir};
 
 const IMAGE: &str = "registry.corp.example/team/app";
 
@@ -30,22 +30,21 @@ fn ask(address: &str, ca: Option<&std::path::Path>, timeout: &str) -> (Ran, Dura
     }]});
     std::fs::write(&config, rule.to_string()).expect("write --config");
     let token = Issuer::new().pod_token("team-a", "app", "aud");
-    let mut cmd = Command::new(PROVIDER_BIN);
+    let config = format!("--config={}", config.display());
+    let timeout = format!("--timeout={timeout}");
+    let mut cmd = provider(&[&config, &timeout]);
     clean_env(&mut cmd);
-    cmd.arg(format!("--config={}", config.display()))
-        .arg(format!("--timeout={timeout}"));
     if let Some(ca) = ca {
         cmd.env("VAULT_CACERT", ca);
     }
-    let request = json!({"kind": "CredentialProviderRequest",
-        "apiVersion": "credentialprovider.kubelet.k8s.io/v1", "image": IMAGE,
-        "serviceAccountToken": token});
+    let request = pod_request(IMAGE, &token, &[]);
     let started = Instant::now();
-    let ran = run_swept(cmd, format!("{request}\n").as_bytes());
+    let ran = run_swept(cmd, request.as_bytes());
     (ran, started.elapsed())
 }
 
 #[test]
+#[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes): scripts/test.sh runs it"]
 fn a_sealed_vault_fails_at_once_with_one_line() {
     let bao = Bao::start();
     bao.cli(&["operator", "seal"]);
@@ -54,41 +53,45 @@ fn a_sealed_vault_fails_at_once_with_one_line() {
         "Vault at {}/ is sealed (HTTP 503); an operator has to unseal it",
         bao.address()
     );
-    assert_one_error(&ran, &[&sealed]);
+    assert_failed(&ran, &[&sealed], &[]);
     assert!(took < Duration::from_secs(5), "not retried: {took:?}");
 }
 
 #[test]
+#[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes): scripts/test.sh runs it"]
 fn server_errors_are_retried_until_the_deadline_then_reported() {
     let fake = Fake::start("vault_faults.py", &[], &[("mode", "5xx")]);
     let (ran, took) = ask(&fake.url(), None, "4s");
-    assert_one_error(
+    assert_failed(
         &ran,
         &["login refused: POST auth/jwt/login: HTTP 500 (internal error)"],
+        &[],
     );
     assert!(fake.requests().len() >= 2, "retried");
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
 
 #[test]
+#[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes): scripts/test.sh runs it"]
 fn a_hung_vault_is_cut_at_the_deadline() {
     let fake = Fake::start("vault_faults.py", &[], &[("mode", "hang")]);
     let (ran, took) = ask(&fake.url(), None, "3s");
-    assert_one_error(&ran, &["no answer before the deadline"]);
+    assert_failed(&ran, &["no answer before the deadline"], &[]);
     assert!(took < Duration::from_secs(4), "{took:?}");
 }
 
 #[test]
+#[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes): scripts/test.sh runs it"]
 fn an_untrusted_certificate_or_no_server_is_one_line() {
     let bao = Bao::start();
     // Without VAULT_CACERT the system store does not know the test CA.
     let (ran, took) = ask(&bao.address(), None, "10s");
-    assert_one_error(&ran, &["certificate"]);
+    assert_failed(&ran, &["certificate"], &[]);
     assert!(
         took < Duration::from_secs(3),
         "a TLS refusal is not retried: {took:?}"
     );
     drop(bao);
     let (ran, _) = ask("https://127.0.0.1:9", None, "10s");
-    assert_one_error(&ran, &["unreachable after 3 attempt(s)"]);
+    assert_failed(&ran, &["unreachable after 3 attempt(s)"], &[]);
 }

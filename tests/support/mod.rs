@@ -38,7 +38,9 @@
 //! - [`registry`]: a real OCI registry on loopback with Basic auth;
 //! - [`moto`]: moto, the ECR token fake, a recording fault proxy and a clean AWS environment;
 //! - [`sweep`]: the secret sweep every backend scenario's provider runs go through (`--v=10`,
-//!   no planted or issued secret in stderr, nor on stdout of a failed run).
+//!   no planted or issued secret in stderr, nor on stdout of a failed run);
+//! - [`vault`]: a real OpenBao server (`bao server -dev` with TLS) set up with its own CLI, and
+//!   [`vault::Issuer`], the cluster's service-account issuer that signs pod tokens for it.
 //!
 //! Run the suite with `scripts/test.sh`: it keeps the tests off every network but loopback and
 //! runs the ignored ones too.

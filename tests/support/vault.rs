@@ -16,7 +16,6 @@
 //! misbehaving Vault).
 
 use std::fs;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,7 +26,9 @@ use serde_json::{json, Value};
 
 use super::fakes::TestCa;
 use super::sweep::plant;
-use super::{base64_encode, random_token, run, Ran, TempDir};
+use super::{
+    base64_encode, base64url_encode, free_port, random_token, repo_path, run, Ran, TempDir,
+};
 
 /// The issuer URL the test tokens carry and the JWT auth method is bound to.
 pub const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -36,7 +37,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `bao` binary of the test venv.
 pub fn bao_bin() -> PathBuf {
-    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
+    let lib = repo_path(".venv/lib");
     fs::read_dir(&lib)
         .ok()
         .into_iter()
@@ -50,13 +51,6 @@ pub fn bao_bin() -> PathBuf {
                 lib.display()
             )
         })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"))
 }
 
 /// Removes every variable of the Vault and OpenBao clients, so the machine running the tests
@@ -371,12 +365,7 @@ impl Issuer {
 
     /// A signed JWT with `claims`.
     pub fn sign(&self, claims: &Value) -> String {
-        let b64url = |bytes: &[u8]| {
-            base64_encode(bytes)
-                .trim_end_matches('=')
-                .replace('+', "-")
-                .replace('/', "_")
-        };
+        let b64url = |bytes: &[u8]| base64url_encode(bytes, false);
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": "test"});
         let input = format!(
             "{}.{}",
@@ -412,21 +401,4 @@ impl Issuer {
             },
         })))
     }
-}
-
-/// A failed provider run: exit 1, nothing on stdout, exactly one error line (among what a run at
-/// kubelet's verbosity prints) holding every one of `parts`; returns that line.
-pub fn assert_one_error(ran: &Ran, parts: &[&str]) -> String {
-    assert_eq!(ran.status.code(), Some(1), "{}", ran.describe());
-    assert!(ran.stdout.is_empty(), "{}", ran.describe());
-    let errors: Vec<&str> = ran
-        .quiet_lines()
-        .into_iter()
-        .filter(|l| l.starts_with("cloud-credential-provider: error: "))
-        .collect();
-    assert_eq!(errors.len(), 1, "{}", ran.describe());
-    for part in parts {
-        assert!(errors[0].contains(part), "missing {part:?}: {}", errors[0]);
-    }
-    errors[0].to_string()
 }
