@@ -82,6 +82,7 @@ pub fn client() -> Result<reqwest::Client> {
 /// [`client`], trusting the certificates of `sources` instead of the system store: for a
 /// service whose own variables name its CA (`VAULT_CACERT`, `VAULT_CAPATH`), which replace the
 /// system store for that service as its own clients do. Everything else is as for [`client`].
+#[cfg_attr(not(feature = "vault"), allow(dead_code))] // Vault's network half only
 pub fn client_trusting(sources: crate::trust::Sources) -> Result<reqwest::Client> {
     let verifier =
         crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;

@@ -246,6 +246,9 @@ fn check_shows_the_plan_the_lease_and_the_fields_never_a_value() {
         "vault\n",
         &format!(" {}\n", world.bao.address()),
         "jwt login at auth/jwt/login with the pod's service-account token, role \"puller\"",
+        // The plan, before the fetch: the identity this request logs in as.
+        "service account team-a/app (jwt role \"puller\" at auth/jwt): JWT login at \
+         auth/jwt/login with the pod's service-account token, the rule's role",
         "rabbitmq/creds/puller (read (a lease when the engine issues one))",
         "username from \"username\", password from \"password\"",
         "service account team-a/app (jwt role \"puller\" at auth/jwt), policies [creds, default]",

@@ -25,9 +25,9 @@ pub mod anonymous;
 pub mod ecr;
 pub mod file;
 pub mod gcr;
-pub mod vault;
 #[cfg(test)]
 pub(crate) mod test_pull;
+pub mod vault;
 
 /// The backend names shown by `check` and accepted in host rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,6 +33,7 @@ pub mod config;
 #[cfg(feature = "vault")]
 mod fetch;
 pub mod fields;
+mod plan;
 pub mod token_attributes;
 
 use std::path::PathBuf;
@@ -75,6 +76,7 @@ impl VaultBackend {
     }
 
     /// The Vault address: the rule's, else `VAULT_ADDR`.
+    #[cfg_attr(not(feature = "vault"), allow(dead_code))] // read by the network half only
     pub fn address(&self) -> Option<String> {
         self.target.address.clone().or_else(|| env(ADDR_ENV))
     }
@@ -97,6 +99,7 @@ fn env(name: &str) -> Option<String> {
 
 /// Where Vault's CA certificates come from: `VAULT_CACERT`, else `VAULT_CAPATH`, else `None`
 /// (the system store).
+#[cfg_attr(not(feature = "vault"), allow(dead_code))] // read by the network half only
 pub fn trust_sources() -> Option<crate::trust::Sources> {
     if let Some(file) = env(CACERT_ENV) {
         return Some(crate::trust::Sources {
@@ -157,7 +160,7 @@ impl Backend for VaultBackend {
         BackendKind::Vault
     }
 
-    fn describe(&self, _ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
+    fn describe(&self, ctx: &FetchContext<'_>) -> Vec<(&'static str, String)> {
         let t = &self.target;
         let mut facts = vec![(
             "address",
@@ -176,6 +179,14 @@ impl Backend for VaultBackend {
                 (Some(f), _) => format!("{CACERT_ENV}={f} (instead of the system store)"),
                 (None, Some(p)) => format!("{CAPATH_ENV}={p} (instead of the system store)"),
                 (None, None) => "the system trust store".to_string(),
+            },
+        ));
+        // The identity fetch will use for this request (the same choice), then both configured.
+        facts.push((
+            "identity",
+            match plan::choose(self, ctx.request) {
+                Ok(identity) => identity.plan(),
+                Err(why) => format!("none: {why}"),
             },
         ));
         facts.push((
@@ -238,5 +249,65 @@ impl Backend for VaultBackend {
         {
             Err(super::not_built(BackendKind::Vault, ctx.image.registry()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::test_pull::{fact, Pull};
+    use base64::Engine as _;
+
+    fn backend(yaml: &str) -> VaultBackend {
+        let raw: config::RawVault = serde_yaml_ng::from_str(yaml).unwrap();
+        VaultBackend::new(raw.into_target().unwrap(), Duration::from_secs(300))
+    }
+
+    fn pod_token(sub: &str) -> String {
+        let part = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln",
+            part(serde_json::json!({"alg": "ES256"})),
+            part(serde_json::json!({ "sub": sub }))
+        )
+    }
+
+    #[test]
+    fn describe_shows_the_identity_fetch_logs_in_as() {
+        let b = backend(
+            "address: https://bao.example\npodAuth: {role: pull, roleAnnotation: v.example/role}\n\
+             nodeAuth: {token: {}}\nkv: {mount: secret, path: r}\n",
+        );
+        let token = pod_token("system:serviceaccount:team-a:app");
+        let pod = Pull::new("r.example/a", Some(&token), &[("v.example/role", "team-a")]);
+        assert_eq!(
+            fact(&b.describe(&pod.context()), "identity").unwrap(),
+            "service account team-a/app (jwt role \"team-a\" at auth/jwt): JWT login at \
+             auth/jwt/login with the pod's service-account token, the role from annotation \
+             \"v.example/role\""
+        );
+        let unannotated = Pull::new("r.example/a", Some(&token), &[]);
+        assert!(fact(&b.describe(&unannotated.context()), "identity")
+            .unwrap()
+            .ends_with(
+                "(jwt role \"pull\" at auth/jwt): JWT login at auth/jwt/login with the \
+                        pod's service-account token, the rule's role"
+            ));
+        let node = Pull::new("r.example/a", None, &[]);
+        let facts = b.describe(&node.context());
+        assert_eq!(
+            fact(&facts, "identity").unwrap(),
+            "the node (Vault token from VAULT_TOKEN): the token as it is (looked up, never revoked)"
+        );
+        assert_eq!(
+            fact(&facts, "secret").unwrap(),
+            "secret/data/r (kv (version 2))"
+        );
+        let pod_only = backend("podAuth: {role: pull}\nkv: {mount: secret, path: r}\n");
+        assert!(fact(&pod_only.describe(&node.context()), "identity")
+            .unwrap()
+            .starts_with("none: kubelet sent no service-account token"));
     }
 }

@@ -11,6 +11,8 @@
 //! run's deadline, except a sealed Vault (503 "... is sealed"), which will not unseal within
 //! one run. Messages carry statuses and Vault's own error text with every secret sent in the
 //! request redacted, never a token, a secret id or a secret's data.
+// The network half: used by the fetch, which builds without the `vault` feature do not have.
+#![cfg_attr(not(feature = "vault"), allow(dead_code))]
 
 use std::time::Duration;
 
@@ -70,14 +72,6 @@ pub struct CallError {
     pub status: Option<u16>,
     /// One line: what failed and Vault's reason, without secrets.
     pub message: String,
-}
-
-impl CallError {
-    /// Whether Vault refused the request on its merits (400, 401, 403): retrying with the same
-    /// identity cannot help, and the message is Vault's reason.
-    pub fn refused(&self) -> bool {
-        matches!(self.status, Some(400 | 401 | 403))
-    }
 }
 
 impl Vault {
@@ -476,10 +470,5 @@ mod tests {
         assert!(is_sealed(&reply(503, r#"{"errors":["Vault is sealed"]}"#)));
         assert!(!is_sealed(&reply(503, r#"{"errors":["upstream busy"]}"#)));
         assert!(!is_sealed(&reply(500, r#"{"errors":["Vault is sealed"]}"#)));
-        let refused = CallError {
-            status: Some(403),
-            message: String::new(),
-        };
-        assert!(refused.refused());
     }
 }

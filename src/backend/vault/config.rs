@@ -106,17 +106,6 @@ pub enum NodeAuth {
     },
 }
 
-impl NodeAuth {
-    /// The method's name as `check` shows it.
-    pub fn method(&self) -> &'static str {
-        match self {
-            NodeAuth::AppRole { .. } => "approle",
-            NodeAuth::Token { .. } => "token",
-            NodeAuth::Kubernetes { .. } => "kubernetes",
-        }
-    }
-}
-
 /// Where the credentials are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
