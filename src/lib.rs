@@ -48,7 +48,7 @@
 //! | [`systemd_unit`] | a systemd service's command line as systemd starts it (drop-ins, environment files) |
 //! | [`kubelet_flags`] | kubelet's credential-provider flags, read as kubelet's flag parser reads them |
 //! | [`host_root`] | the node's files under `--host-root`: host symlinks, what a pod's mounts leave unseen |
-//! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works |
+//! | [`validate`] | `validate-config`: kubelet's rules plus warnings about what never works (and what a `vault` rule needs from `tokenAttributes`) |
 //! | [`kubelet_view`] | `kubelet-view`: the node's providers run for one image as kubelet runs them; the credentials kubelet would try, in its order |
 //! | [`annotations`] | service-account annotation keys the backends read |
 //! | [`error`] | the error type; one line each, never a secret |

@@ -25,7 +25,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::annotations;
-use crate::backend::vault::token_attributes as vault;
 use crate::cli;
 use crate::duration::{format_go_nanos, parse_go_duration};
 use crate::error::Error;
@@ -35,6 +34,8 @@ use crate::kubelet_config::{
     PROVIDER_API_VERSION_V1,
 };
 use crate::pattern::{go_quote, Pattern};
+
+mod vault_rules;
 
 /// The feature gate that turns service-account token mode (and `tokenAttributes`) on.
 pub const SA_TOKEN_FEATURE_GATE: &str = "KubeletServiceAccountTokenForCredentialProviders";
@@ -604,14 +605,17 @@ fn provider_warnings(provider: &Provider) -> Vec<String> {
         .and_then(|path| crate::plugin_config::PluginConfig::load(&path).ok());
     let rule_keys = rules
         .as_ref()
-        .map(vault::annotation_keys)
+        .map(vault_rules::annotation_keys)
         .unwrap_or_default();
-    let pod_logins = rules.as_ref().is_some_and(vault::logs_pods_in);
+    let pod_logins = rules.as_ref().is_some_and(vault_rules::logs_pods_in);
     if let Some(ta) = &provider.token_attributes {
         warnings.extend(annotation_warnings(ta, &rule_keys, pod_logins));
     }
     if let Some(rules) = &rules {
-        warnings.extend(vault::warnings(rules, provider.token_attributes.as_ref()));
+        warnings.extend(vault_rules::warnings(
+            rules,
+            provider.token_attributes.as_ref(),
+        ));
     }
     warnings.extend(cache_dir_warning(provider));
     warnings

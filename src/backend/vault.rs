@@ -34,7 +34,6 @@ pub mod config;
 mod fetch;
 pub mod fields;
 mod plan;
-pub mod token_attributes;
 
 use std::path::PathBuf;
 use std::time::Duration;
