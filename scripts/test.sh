@@ -9,7 +9,7 @@
 #    plain `cargo test` passes on any machine; here they run too;
 # 4. runs the shell-level tests, tests/shell/*.sh (each gets CCP_BIN = the debug binary), the
 #    same way.
-# Exits non-zero when anything fails. Example: scripts/test.sh file_backend -- --nocapture
+# Exits non-zero when anything fails. Example: scripts/test.sh --test cli -- --nocapture
 # (ARGS go to cargo, TEST_ARGS after `--` to the test binaries; `-- --ignored` runs only the
 # ignored tests.)
 set -euo pipefail
