@@ -7,6 +7,8 @@
 //! validate-config, once ended up knotted; this test keeps the graph a hierarchy. It reads the
 //! sources as text: comments and string literals are skipped, nothing is compiled.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ type Graph = BTreeMap<String, BTreeMap<String, BTreeSet<String>>>;
 
 #[test]
 fn top_level_modules_form_no_import_cycle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let src = support::repo_path("src");
     let graph = module_graph(&src);
     // The scanner sees the edges everyone knows of, so an empty graph cannot pass as "no cycle".
     for (from, to) in [
