@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::fakes::venv_python;
 use support::registry::TestRegistry;
-use support::sweep::{plant_basic_auth, planted, secret_token};
+use support::sweep::{assert_report_swept, plant_basic_auth, secret_token};
 use support::{
-    base64_encode, drop_in, path_str, provider, run, write_file, write_private_file, Ran, TempDir,
-    API_V1 as V1,
+    auth_entry, base64_encode, drop_in, path_str, provider, run, write_file, write_private_file,
+    Ran, TempDir, API_V1 as V1,
 };
 
 const V1ALPHA1: &str = "credentialprovider.kubelet.k8s.io/v1alpha1";
@@ -94,7 +94,8 @@ impl Node {
         let mut cmd = provider(&args);
         cmd.envs(env.iter().copied());
         let ran = run(cmd, b"");
-        assert_no_planted_secret(&ran);
+        // No secret planted by this test in the report, whatever the providers printed.
+        assert_report_swept(&ran);
         ran
     }
 
@@ -126,20 +127,6 @@ impl Node {
     }
 }
 
-/// No secret planted by this test in the report or on stderr, whatever the providers printed.
-fn assert_no_planted_secret(ran: &Ran) {
-    for secret in planted() {
-        for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
-            assert!(
-                !text.contains(&secret),
-                "a planted secret ({} characters, starting {:?}) is in {name}:\n{text}",
-                secret.len(),
-                &secret[..4]
-            );
-        }
-    }
-}
-
 /// One provider entry of a config.
 fn provider_entry(name: &str, api_version: &str, match_images: &[&str], extra: &str) -> String {
     format!(
@@ -161,10 +148,6 @@ fn response(api_version: &str, cache_key_type: &str, auth: Value) -> Value {
         "cacheDuration": "1m0s",
         "auth": auth,
     })
-}
-
-fn creds(user: &str, password: &str) -> Value {
-    json!({ "username": user, "password": password })
 }
 
 /// (key, provider, username) of each credential kubelet would try.
@@ -211,7 +194,7 @@ fn own_binary_and_a_drop_in_name_serve_a_real_registry_in_kubelets_order() {
     // The node-wide file still has bob's old password; a team file has alice's for test/.
     let bob_file = node.path("bob.json");
     let team_file = node.path("team.json");
-    let bob_auth = json!({ "auths": { &host: creds("bob", &bob_stale) } });
+    let bob_auth = json!({ "auths": { &host: auth_entry("bob", &bob_stale) } });
     let team_key = format!("https://{host}/v1/test");
     let team_auth = base64_encode(format!("alice:{alice}").as_bytes());
     let team = json!({ "auths": { &team_key: { "auth": team_auth } } });
@@ -347,14 +330,14 @@ fn a_config_directory_runs_the_matching_providers_in_kubelets_order() {
         "alpha",
         V1,
         "Registry",
-        json!({ "reg.example": creds("a", &pw[0]) }),
+        json!({ "reg.example": auth_entry("a", &pw[0]) }),
     );
     node.sh("beta", "echo never run >&2; exit 1\n");
     node.answers(
         "gamma",
         V1,
         "Global",
-        json!({ "*.example": creds("g", &pw[1]) }),
+        json!({ "*.example": auth_entry("g", &pw[1]) }),
     );
     node.config(
         "10-first.yaml",
@@ -507,7 +490,7 @@ fn garbage_on_stdout_is_refused_as_kubelet_refuses_it() {
     let answer = response(
         V1,
         "Registry",
-        json!({ "reg.example": creds("u", &leaked) }),
+        json!({ "reg.example": auth_entry("u", &leaked) }),
     );
     // A log line before the answer, carrying the secret the way careless logs do.
     node.sh(
@@ -558,7 +541,7 @@ print(json.dumps({{"kind": "CredentialProviderResponse", "apiVersion": req["apiV
         "stuck",
         V1ALPHA1,
         "Registry",
-        json!({ "reg.example:5000": creds("s", &password) }),
+        json!({ "reg.example:5000": auth_entry("s", &password) }),
     );
     let config = node.config(
         "c.yaml",
@@ -591,12 +574,12 @@ fn overlapping_providers_are_tried_in_kubelets_key_order() {
     let node = Node::new("kubelet-view-overlap");
     let pw: Vec<String> = (0..4).map(|_| secret_token(10)).collect();
     let first = json!({
-        "reg.example:5000": creds("first-host", &pw[0]),
-        "*.example:5000": creds("first-glob", &pw[1]),
+        "reg.example:5000": auth_entry("first-host", &pw[0]),
+        "*.example:5000": auth_entry("first-glob", &pw[1]),
     });
     let second = json!({
-        "https://reg.example:5000/v2/team": creds("second-team", &pw[2]),
-        "reg.example:5000": creds("second-host", &pw[3]),
+        "https://reg.example:5000/v2/team": auth_entry("second-team", &pw[2]),
+        "reg.example:5000": auth_entry("second-host", &pw[3]),
     });
     node.answers("first", V1, "Registry", first);
     node.answers("second", V1, "Image", second);
@@ -638,7 +621,7 @@ fn ports_decide_which_provider_runs_and_which_key_matches() {
         "portless-key",
         V1,
         "Registry",
-        json!({ "reg.example": creds("k", &pw) }),
+        json!({ "reg.example": auth_entry("k", &pw) }),
     );
     let config = node.config(
         "c.yaml",
@@ -932,10 +915,14 @@ fn answers_kubelet_reads_and_then_throws_away_are_shown_with_why() {
         "bad-key-type",
         V1,
         "ServiceAccount",
-        json!({ "reg.example": creds("a", &pw[0]) }),
+        json!({ "reg.example": auth_entry("a", &pw[0]) }),
     );
     // A field the response type does not have: the strict decoder refuses the whole answer.
-    let mut extra_field = response(V1, "Registry", json!({ "reg.example": creds("b", &pw[1]) }));
+    let mut extra_field = response(
+        V1,
+        "Registry",
+        json!({ "reg.example": auth_entry("b", &pw[1]) }),
+    );
     extra_field["expiresAt"] = json!("2030-01-01T00:00:00Z");
     node.sh("extra-field", &answering(&extra_field));
     let config = node.config(

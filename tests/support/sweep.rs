@@ -123,6 +123,15 @@ pub fn assert_swept(ran: &Ran) {
     assert_no_secret(ran, &secrets);
 }
 
+/// For a run whose stdout is a report rather than kubelet's answer (`check`, `kubelet-view`):
+/// asserts that no secret planted for this test is in its stderr or its stdout, whatever its
+/// exit.
+pub fn assert_report_swept(ran: &Ran) {
+    let secrets = planted();
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    assert_no_secret_in(ran, &secrets, true);
+}
+
 /// Runs the provider command `cmd` at [`VERBOSITY`] with `stdin`, then asserts that no secret
 /// planted for this test leaked (see the module docs).
 pub fn run_swept(mut cmd: Command, stdin: &[u8]) -> Ran {
