@@ -14,10 +14,10 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use support::{random_token, run, Ran, TempDir, PROVIDER_BIN as BIN};
+use support::{random_token, run_program, wait_for, Ran, TempDir, PROVIDER_BIN as BIN};
 
 const BIN_DIR: &str = "/usr/local/libexec/kubelet-credential-provider";
 const CONFIG: &str = "/etc/kubernetes/credential-provider/config.yaml";
@@ -77,9 +77,7 @@ impl Node {
                 self.at_str(dest),
             ]);
         }
-        let mut cmd = Command::new(BIN);
-        cmd.args(&args);
-        let ran = run(cmd, b"");
+        let ran = run_program(BIN, &self::args(&args));
         assert!(ran.status.success(), "install: {}", ran.describe());
         self
     }
@@ -93,9 +91,7 @@ impl Node {
         if !extra.iter().any(|a| a.starts_with("--kubelet-pid")) {
             args.push("--source=files");
         }
-        let mut cmd = Command::new(BIN);
-        cmd.args(&args);
-        run(cmd, b"")
+        run_program(BIN, &args)
     }
 
     fn status_json(&self, extra: &[&str]) -> (Value, Ran) {
@@ -639,28 +635,20 @@ impl Drop for FakeKubelet {
 
 /// The `/proc` PID of the process whose command line holds `marker`.
 fn find_pid(marker: &str) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        for entry in fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
-                if cmdline.split(|b| *b == 0).any(|a| a == marker.as_bytes()) {
-                    return pid;
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the fake kubelet never showed up in /proc"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(
+        Duration::from_secs(10),
+        "the fake kubelet never showed up in /proc",
+        || {
+            fs::read_dir("/proc").unwrap().flatten().find_map(|entry| {
+                let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+                let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|a| a == marker.as_bytes())
+                    .then_some(pid)
+            })
+        },
+    )
 }
 
 fn set_mtime(path: &Path, when: SystemTime) {
@@ -862,9 +850,7 @@ fn bad_input_is_one_error_line() {
             "cloud-credential-provider: error: kubelet-status: --kubelet-pid 4294967295: no readable command line in /proc/4294967295\n".to_string(),
         ),
     ] {
-        let mut cmd = Command::new(BIN);
-        cmd.args(&list);
-        let ran = run(cmd, b"");
+        let ran = run_program(BIN, &args(&list));
         assert_eq!(ran.status.code(), Some(1), "{list:?}: {}", ran.describe());
         assert_eq!(ran.stdout, "", "{list:?}");
         assert_eq!(ran.stderr, message, "{list:?}");
@@ -874,8 +860,6 @@ fn bad_input_is_one_error_line() {
 /// `--help` documents the command.
 #[test]
 fn help_lists_kubelet_status() {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--help");
-    let ran = run(cmd, b"");
+    let ran = run_program(BIN, &["--help"]);
     assert!(ran.stdout.contains("  cloud-credential-provider kubelet-status [--host-root DIR] [--bin-dir DIR] [--config-dest PATH]\n"), "{}", ran.stdout);
 }
