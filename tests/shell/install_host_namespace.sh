@@ -6,12 +6,9 @@
 # different binaries replace it: no exec may fail. Then a re-run must change nothing.
 # CCP_BIN is the debug binary (scripts/test.sh sets it). Needs root (unshare -m, mount, chroot).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-: "${CCP_BIN:?set by scripts/test.sh}"
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIPPED: a mount namespace needs root"
-	exit 0
-fi
+# shellcheck source=tests/shell/lib/node.bash
+. "$(dirname "${BASH_SOURCE[0]}")/lib/node.bash"
+node_test_start
 declare -A host_had
 for p in /usr/local/libexec/kubelet-credential-provider /etc/kubernetes/credential-provider; do
 	host_had[$p]=$([ -e "$p" ] && echo yes || echo no)
@@ -22,17 +19,9 @@ trap 'rm -rf --one-file-system "$root"' EXIT
 
 unshare --mount --propagation private bash -euo pipefail -s "$root" "$CCP_BIN" "$(pwd)" <<'NS'
 root=$1 bin=$2 repo=$3
-for d in usr bin sbin lib lib64; do
-	if [ -L "/$d" ]; then
-		ln -s "$(readlink "/$d")" "$root/$d"
-	elif [ -d "/$d" ]; then
-		mkdir "$root/$d"
-		mount --bind "/$d" "$root/$d"
-	fi
-done
-mkdir -p "$root/proc" "$root/dev" "$root/tmp" "$root/etc/kubernetes" "$root/opt/ccp"
-mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
+. "$repo/tests/shell/lib/node.bash"
+node_root "$root"
+mkdir -p "$root/tmp" "$root/etc/kubernetes" "$root/opt/ccp"
 # Over the bound /usr/local, in this namespace only: the host's stays untouched.
 mount -t tmpfs -o mode=0755 tmpfs "$root/usr/local"
 mkdir -p "$root/usr/local/libexec/kubelet-credential-provider"

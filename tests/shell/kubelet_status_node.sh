@@ -16,12 +16,9 @@
 # pod's view needs kubectl to render the manifest (without it, that part is SKIPPED, as in
 # tests/deploy.rs).
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-: "${CCP_BIN:?set by scripts/test.sh}"
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIPPED: a mount namespace needs root"
-	exit 0
-fi
+# shellcheck source=tests/shell/lib/node.bash
+. "$(dirname "${BASH_SOURCE[0]}")/lib/node.bash"
+node_test_start
 PATH="$PATH:/usr/sbin:/sbin"
 work=$(mktemp -d)
 # --one-file-system: whatever happens, never follow a mount that might still be there.
@@ -55,18 +52,9 @@ fi
 unshare --mount --pid --fork --mount-proc --propagation private \
 	bash -euo pipefail -s "$root" "$CCP_BIN" "$(pwd)" "$work/pod.txt" <<'NS'
 root=$1 bin=$2 repo=$3 pod=$4
-for d in usr bin sbin lib lib64; do
-	if [ -L "/$d" ]; then
-		ln -s "$(readlink "/$d")" "$root/$d"
-	elif [ -d "/$d" ]; then
-		mkdir "$root/$d"
-		mount --bind "/$d" "$root/$d"
-		mount -o remount,bind,ro "$root/$d"
-	fi
-done
-mkdir -p "$root/proc" "$root/dev" "$root/tmp" "$root/etc" "$root/var/lib/kubelet" "$root/opt/ccp" "$root/host"
-mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
+. "$repo/tests/shell/lib/node.bash"
+node_root "$root" ro
+mkdir -p "$root/tmp" "$root/etc" "$root/var/lib/kubelet" "$root/opt/ccp" "$root/host"
 # Over the read-only /usr, in this namespace only: the node's unit and /usr/local.
 mount -t tmpfs -o mode=0755 tmpfs "$root/usr/local"
 mount -t tmpfs -o mode=0755 tmpfs "$root/usr/lib/systemd/system"
