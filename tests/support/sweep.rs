@@ -9,7 +9,9 @@
 //! each scenario checks its own secrets without listing them. Planted secrets belong to the
 //! test's thread; a helper thread that learns a secret later (the proxy reading an STS answer)
 //! plants it through the [`Planted`] handle it took when the test started it. A test that runs
-//! the provider by hand can still call [`assert_no_secret`] with a list.
+//! the provider by hand can still call [`assert_swept`], [`assert_no_secret`] with a list, or,
+//! for a report that must show no secret even when the run succeeds (`kubelet-view`),
+//! [`assert_report_swept`].
 //!
 //! At `--v=10` stderr holds the decision lines as well as the warnings and the error that a run
 //! at kubelet's default verbosity prints; [`Ran::quiet_lines`](super::Ran::quiet_lines) gives
