@@ -8,8 +8,9 @@
 //! and the fields used.
 //!
 //! OpenBao ships no engine that issues registry credentials (the Artifactory, Harbor or Quay
-//! engines are external plugins), so these credentials are not pulled with; tests/vault.rs pulls
-//! with KV credentials.
+//! engines are external plugins), so the fake writes the users it is given into a real
+//! registry's htpasswd file as well ([`World::pulling`]): the leased credentials the provider
+//! serves pull an image with `skopeo`, and stop pulling once Vault revokes the lease.
 
 #![cfg(feature = "vault")]
 
@@ -19,6 +20,7 @@ use std::process::Command;
 
 use serde_json::json;
 use support::fakes::Fake;
+use support::registry::TestRegistry;
 use support::sweep::{assert_swept, plant, run_swept, secret_token};
 use support::vault::{clean_env, Bao, Issuer};
 use support::{go_seconds, pod_request, provider, response, run, Ran};
@@ -33,23 +35,46 @@ struct World {
     bao: Bao,
     rabbit: Fake,
     issuer: Issuer,
+    /// With [`World::pulling`]: the registry the issued users may pull from (`REPO` pushed).
+    reg: Option<TestRegistry>,
 }
+
+/// The repository [`World::pulling`] pushes.
+const REPO: &str = "team/app";
 
 impl World {
     fn new(lease: u64, token_ttl: &str) -> World {
+        World::start(lease, token_ttl, None)
+    }
+
+    /// A world whose issued users are users of a real registry too (the fake keeps its
+    /// htpasswd file), which the provider's rule serves.
+    fn pulling(lease: u64, token_ttl: &str) -> World {
+        let reg = TestRegistry::start("pusher", &secret_token(20));
+        reg.push_test_image(REPO);
+        World::start(lease, token_ttl, Some(reg))
+    }
+
+    fn start(lease: u64, token_ttl: &str, reg: Option<TestRegistry>) -> World {
         let issuer = Issuer::new();
         let admin_password = secret_token(20);
-        let rabbit = Fake::start(
-            "rabbitmq_fake.py",
-            &[],
-            &[("user", "admin"), ("password", &admin_password)],
-        );
+        let htpasswd = reg
+            .as_ref()
+            .map(|r| r.htpasswd_file().display().to_string());
+        let mut options = vec![("user", "admin"), ("password", admin_password.as_str())];
+        if let Some(file) = &htpasswd {
+            options.push(("htpasswd", file));
+        }
+        let rabbit = Fake::start("rabbitmq_fake.py", &[], &options);
         let bao = Bao::start();
         bao.cli(&["secrets", "enable", "rabbitmq"]);
         bao.write(
             "rabbitmq/config/connection",
+            // The default user name holds the login's display name, with the service
+            // account's colons, which Basic auth (and so a registry) cannot carry.
             json!({"connection_uri": rabbit.url(), "username": "admin",
-                   "password": admin_password, "verify_connection": true}),
+                   "password": admin_password, "verify_connection": true,
+                   "username_template": "pull-{{ random 20 | lowercase }}"}),
         );
         bao.write(
             "rabbitmq/config/lease",
@@ -77,13 +102,21 @@ impl World {
             bao,
             rabbit,
             issuer,
+            reg,
         }
+    }
+
+    /// The registry host the rule serves: the test registry's, else a name nothing resolves.
+    fn host(&self) -> String {
+        self.reg
+            .as_ref()
+            .map_or(HOST.to_string(), TestRegistry::host)
     }
 
     /// The provider (`args` after the command) with a rule reading the engine.
     fn provider(&self, command: &[&str]) -> Command {
         let rule = json!({"hostRules": [{
-            "match": [HOST], "backend": "vault",
+            "match": [self.host()], "backend": "vault",
             "vault": {"address": self.bao.address(), "podAuth": {"role": "puller"},
                       "read": {"path": "rabbitmq/creds/puller"}},
         }]});
@@ -98,7 +131,7 @@ impl World {
     }
 
     fn request(&self, token: &str) -> String {
-        pod_request(IMAGE, token, &[])
+        pod_request(&format!("{}/{REPO}", self.host()), token, &[])
     }
 
     /// Users the engine created and deleted, as the fake saw them: (name, password) and names.
@@ -132,7 +165,7 @@ fn served_user(world: &World, ran: &Ran) -> (String, String) {
     let (name, password) = created.last().expect("the engine created a user").clone();
     assert_eq!(
         r["auth"],
-        json!({ HOST: {"username": name, "password": password} }),
+        json!({ world.host(): {"username": name, "password": password} }),
         "{}",
         ran.describe()
     );
@@ -140,15 +173,18 @@ fn served_user(world: &World, ran: &Ran) -> (String, String) {
 }
 
 #[test]
-#[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes): scripts/test.sh runs it"]
-fn a_lease_sets_the_cache_duration_and_keeps_the_login_token_alive() {
-    let world = World::new(600, "30m");
+#[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes), docker-registry, htpasswd, umoci and skopeo: scripts/test.sh runs it"]
+fn a_lease_sets_the_cache_duration_keeps_the_login_token_alive_and_pulls_until_revoked() {
+    let world = World::pulling(600, "30m");
+    let reg = world.reg.as_ref().expect("a pulling world");
     let token = world.issuer.pod_token("team-a", "app", AUDIENCE);
     let ran = run(
         world.provider(&["get-credentials", "--v=10"]),
         world.request(&token).as_bytes(),
     );
-    let (user, _) = served_user(&world, &ran);
+    let (user, password) = served_user(&world, &ran);
+    reg.pull_with(REPO, &user, &password)
+        .expect("the leased credentials pull");
     // Half of the 600 s lease, counted from before the read.
     let cached = go_seconds(
         response(&ran)["cacheDuration"]
@@ -177,9 +213,13 @@ fn a_lease_sets_the_cache_duration_and_keeps_the_login_token_alive() {
     }
     assert_eq!(
         world.users().1,
-        [user],
+        std::slice::from_ref(&user),
         "revoking the token revoked the lease"
     );
+    let refused = reg
+        .pull_with(REPO, &user, &password)
+        .expect_err("a revoked lease's credentials must not pull");
+    assert!(refused.contains("authentication required"), "{refused}");
 }
 
 #[test]

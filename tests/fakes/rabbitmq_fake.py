@@ -5,14 +5,33 @@ with a fresh password here and returns both under a lease; revoking the lease (o
 that created it) deletes the user. This fake keeps the users in memory and logs every request
 (fakehttp), so a test can see which credentials were issued and whether they were revoked.
 Basic auth is required with the `user`/`password` options (the engine's connection config).
+
+With the `htpasswd=FILE` option every user is also added to (and on delete removed from) that
+htpasswd file, the one a test registry (`docker-registry`, which rereads it) authenticates
+against: the engine then issues real registry credentials, which the tests pull with, and
+revoking the lease really locks them out.
 """
 
 import base64
+import subprocess
 import urllib.parse
 
 from fakehttp import json_reply, serve
 
 USERS = {}
+
+
+def mirror(name, password):
+    """Adds (password given) or removes `name` in the `htpasswd` option's file, if set."""
+    path = serve.options.get("htpasswd")
+    if not path:
+        return
+    if password is None:
+        args, stdin = ["htpasswd", "-D", path, name], b""
+    else:
+        # -i: the password on stdin, never in the process list.
+        args, stdin = ["htpasswd", "-B", "-i", path, name], password.encode()
+    subprocess.run(args, input=stdin, check=True, capture_output=True)
 
 
 def route(req):
@@ -31,10 +50,12 @@ def route(req):
         name = parts[2]
         if req.method == "PUT":
             USERS[name] = (req.json or {}).get("password", "")
+            mirror(name, USERS[name])
             return 201, {}, b""
         if req.method == "DELETE":
             if USERS.pop(name, None) is None:
                 return json_reply(404, {"error": "Object Not Found", "reason": "Not Found"})
+            mirror(name, None)
             return 204, {}, b""
         if req.method == "GET" and name in USERS:
             return json_reply(200, {"name": name, "tags": []})

@@ -146,6 +146,12 @@ impl TestRegistry {
         format!("{}/{repo}", self.host())
     }
 
+    /// The htpasswd file the registry authenticates against. It rereads the file, so a user
+    /// written there later (a fake issuing registry users) can pull at once.
+    pub fn htpasswd_file(&self) -> PathBuf {
+        self.dir.join("htpasswd")
+    }
+
     /// Everything the registry has logged so far (for assertion messages).
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
