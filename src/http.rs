@@ -10,7 +10,8 @@
 //!   `SSL_CERT_DIR` (nodes behind TLS-inspecting proxies add their CA there); never
 //!   compiled-in roots. Loaded once per process, and only when a backend needs TLS;
 //! - crypto: `ring` ([`crypto_provider`]), randomness from the OS;
-//! - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (reqwest's default);
+//! - proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (reqwest's default),
+//!   unless a service names its own (`VAULT_PROXY_ADDR`, [`service_client`]);
 //! - names: [`crate::resolver`] (`/etc/hosts`, then the servers of `/etc/resolv.conf`), the same
 //!   in a static binary on any node, never glibc's NSS modules;
 //! - no redirects: a token endpoint that redirects is misconfigured, and following it could
@@ -79,20 +80,38 @@ pub fn client() -> Result<reqwest::Client> {
     ClientOptions::default().build()
 }
 
-/// [`client`], trusting the certificates of `sources` instead of the system store: for a
-/// service whose own variables name its CA (`VAULT_CACERT`, `VAULT_CAPATH`), which replace the
-/// system store for that service as its own clients do. Everything else is as for [`client`].
+/// Where a [`service_client`]'s trust comes from.
 #[cfg_attr(not(feature = "vault"), allow(dead_code))] // Vault's network half only
-pub fn client_trusting(sources: crate::trust::Sources) -> Result<reqwest::Client> {
-    let verifier =
-        crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;
-    let tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    ClientOptions::default().build_with(tls)
+pub enum Trust {
+    /// The system store, as for [`client`].
+    System,
+    /// Only these certificates: a service whose own variables name its CA (`VAULT_CACERT`,
+    /// `VAULT_CAPATH`), which replace the system store for that service as its own clients do.
+    Only(crate::trust::Sources),
+    /// None: plain HTTP only (a local agent's listener); the store is never read.
+    PlainHttp,
+}
+
+/// A client for one service that may name its own CA and proxy, as Vault's variables do:
+/// `proxy` (from `VAULT_PROXY_ADDR`) replaces the environment's `HTTPS_PROXY`/`HTTP_PROXY`/
+/// `NO_PROXY` for that service, as in Vault's own clients. Everything else is as for [`client`].
+#[cfg_attr(not(feature = "vault"), allow(dead_code))] // Vault's network half only
+pub fn service_client(trust: Trust, proxy: Option<reqwest::Proxy>) -> Result<reqwest::Client> {
+    let tls = match trust {
+        Trust::System => (*tls_config()?).clone(),
+        Trust::Only(sources) => {
+            let verifier =
+                crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;
+            rustls::ClientConfig::builder_with_provider(crypto_provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        }
+        Trust::PlainHttp => no_trust()?,
+    };
+    ClientOptions::default().build_with(tls, proxy)
 }
 
 /// A client for plain-HTTP endpoints only (instance metadata servers): it skips loading the
@@ -142,21 +161,24 @@ impl ClientOptions {
         let tls = if self.tls {
             (*tls_config()?).clone()
         } else {
-            // An empty root store: any HTTPS attempt fails verification.
-            rustls::ClientConfig::builder_with_provider(crypto_provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
+            no_trust()?
         };
-        self.build_with(tls)
+        self.build_with(tls, None)
     }
 
-    /// Builds the client with the TLS configuration `tls`.
-    fn build_with(self, tls: rustls::ClientConfig) -> Result<reqwest::Client> {
+    /// Builds the client with the TLS configuration `tls`, through `proxy` when given (instead
+    /// of the environment's).
+    fn build_with(
+        self,
+        tls: rustls::ClientConfig,
+        proxy: Option<reqwest::Proxy>,
+    ) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder();
-        if !self.proxy {
-            builder = builder.no_proxy();
+        match proxy {
+            // An explicit proxy turns the environment's off (reqwest).
+            Some(proxy) => builder = builder.proxy(proxy),
+            None if !self.proxy => builder = builder.no_proxy(),
+            None => {}
         }
         if let Some(read_timeout) = self.read_timeout {
             builder = builder.read_timeout(read_timeout);
@@ -175,6 +197,17 @@ impl ClientOptions {
                 Error::Config(format!("cannot build the HTTP client: {}", e.without_url()))
             })
     }
+}
+
+/// A TLS configuration with an empty root store: any HTTPS attempt fails verification.
+fn no_trust() -> Result<rustls::ClientConfig> {
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+    )
 }
 
 /// Name resolution for every client: [`crate::resolver`] (`/etc/hosts`, then DNS), never the C
@@ -399,6 +432,9 @@ pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
         if e.downcast_ref::<rustls::Error>().is_some() {
             return Failure::Permanent;
         }
+        if is_proxy_auth_refusal(e) {
+            return Failure::Permanent;
+        }
         if let Some(resolve) = e.downcast_ref::<crate::resolver::ResolveError>() {
             if resolve.is_not_found() {
                 return Failure::Permanent;
@@ -414,6 +450,13 @@ pub fn classify(error: &(dyn std::error::Error + 'static)) -> Failure {
         }
     }
     Failure::Transient { retry_after: None }
+}
+
+/// Whether `e` is the proxy's 407 to CONNECT: its credentials (`user:password@` in the proxy
+/// URL) are missing or wrong, which no retry mends. hyper-util, which tunnels for reqwest, keeps
+/// its error type private, so its message is what can be matched.
+fn is_proxy_auth_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.to_string() == "tunnel error: proxy authorization required"
 }
 
 /// Whether `io` wraps a rustls error. TLS failures reach us as io::Errors nested in io::Errors

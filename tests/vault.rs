@@ -489,3 +489,83 @@ fn validate_config_checks_the_token_attributes_a_vault_rule_needs() {
         ran.stdout
     );
 }
+
+#[test]
+#[ignore = "needs .venv (OpenBao's bao, trustme), docker-registry, htpasswd, umoci and skopeo: scripts/test.sh runs it"]
+fn vault_calls_take_the_environments_proxy_or_vault_proxy_addr_instead() {
+    let issuer = Issuer::new();
+    let (reg, user, password) = registry();
+    let bao = pod_world(&issuer, &user, &password);
+    let proxy_user = format!("node-{}", random_token(6).to_lowercase());
+    let proxy_password = secret_token(20);
+    let proxy = Fake::start(
+        "connect_proxy.py",
+        &[],
+        &[("require_auth", &format!("{proxy_user}:{proxy_password}"))],
+    );
+    let via = |user: &str, password: &str| format!("http://{user}:{password}@{}", proxy.host());
+    let vault = json!({
+        "address": bao.address(),
+        "podAuth": {"role": "puller-a"},
+        "kv": {"mount": "secret", "path": "registry/a"},
+    });
+    let token = issuer.pod_token("team-a", "app", AUDIENCE);
+    // Each call of the run (login, read, revoke) is tunnelled to OpenBao's TLS port.
+    let tunnels = || {
+        let target = bao.address().trim_start_matches("https://").to_string();
+        let connects: Vec<Value> = proxy.requests();
+        assert!(
+            connects.iter().all(|r| r["path"] == target.as_str()),
+            "{connects:?}"
+        );
+        connects.len()
+    };
+    let answer = |env: &[(&str, &str)]| {
+        let mut cmd = provider(&bao, &rule(&reg.host(), vault.clone()), &[], &[]);
+        for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            cmd.env_remove(name).env_remove(name.to_lowercase());
+        }
+        cmd.envs(env.iter().copied());
+        run_swept(cmd, request(&reg.image(REPO), Some(&token), &[]).as_bytes())
+    };
+
+    // The environment's proxy, with its own credentials.
+    let ran = answer(&[("HTTPS_PROXY", &via(&proxy_user, &proxy_password))]);
+    assert_eq!(
+        response(&ran)["auth"][reg.host()],
+        json!({"username": user, "password": password})
+    );
+    assert!(tunnels() >= 1, "the run did not take the proxy");
+    assert!(proxy
+        .requests()
+        .iter()
+        .all(|r| r["headers"]["proxy-authorization"].is_string()));
+    reg.pull_with(REPO, &user, &password)
+        .unwrap_or_else(|e| panic!("pull with the credentials read through the proxy: {e}"));
+
+    // VAULT_PROXY_ADDR wins over a dead HTTPS_PROXY, and over NO_PROXY, as in Vault's clients.
+    let before = tunnels();
+    let ran = answer(&[
+        ("HTTPS_PROXY", "http://127.0.0.1:1"),
+        ("NO_PROXY", "127.0.0.1"),
+        ("VAULT_PROXY_ADDR", &via(&proxy_user, &proxy_password)),
+    ]);
+    assert!(ran.status.success(), "{}", ran.describe());
+    assert!(tunnels() > before, "VAULT_PROXY_ADDR was not used");
+
+    // The proxy refusing its credentials: one line, no proxy password or token in it.
+    let wrong = secret_token(20);
+    let started = std::time::Instant::now();
+    let ran = answer(&[("VAULT_PROXY_ADDR", &via(&proxy_user, &wrong))]);
+    let took = started.elapsed();
+    let line = failed_with(
+        &ran,
+        &["vault backend, registry ", "proxy authorization required"],
+    );
+    // Refused credentials are not retried until the deadline.
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}: {line}");
+
+    // A proxy variable that is no URL: named, its value never shown.
+    let ran = answer(&[("VAULT_PROXY_ADDR", &format!("::{}", secret_token(12)))]);
+    failed_with(&ran, &["VAULT_PROXY_ADDR is not a valid proxy URL"]);
+}

@@ -25,7 +25,8 @@
 //!
 //! Vault's own environment works as its users expect: `VAULT_ADDR`, `VAULT_NAMESPACE`,
 //! `VAULT_CACERT`/`VAULT_CAPATH` (which replace the system trust store for Vault, as in Vault's
-//! clients), `VAULT_TOKEN`, and the proxy variables. `VAULT_SKIP_VERIFY` is not honoured: a
+//! clients), `VAULT_TOKEN`, `VAULT_PROXY_ADDR` (or its older name `VAULT_HTTP_PROXY`), which
+//! replaces the usual proxy variables for Vault, else those. `VAULT_SKIP_VERIFY` is not honoured: a
 //! credential provider that trusts any certificate would hand pod tokens to whoever answers.
 
 pub mod client;
@@ -55,6 +56,11 @@ pub const CACERT_ENV: &str = "VAULT_CACERT";
 /// A CA directory (or file) trusted for Vault instead of the system store, unless
 /// [`CACERT_ENV`] is set.
 pub const CAPATH_ENV: &str = "VAULT_CAPATH";
+
+/// The proxy for every Vault call, instead of `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`.
+pub const PROXY_ENV: &str = "VAULT_PROXY_ADDR";
+/// [`PROXY_ENV`]'s older name, read when it is unset (as Vault's clients do).
+pub const OLD_PROXY_ENV: &str = "VAULT_HTTP_PROXY";
 
 /// The backend for one host rule.
 #[derive(Debug, Clone)]
@@ -94,6 +100,34 @@ impl VaultBackend {
 /// A non-empty environment variable.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The proxy Vault's calls take: `VAULT_PROXY_ADDR`, else `VAULT_HTTP_PROXY`, with the name
+/// of the variable it came from; `None`: the environment's usual proxy variables apply.
+pub fn proxy() -> Option<(&'static str, String)> {
+    [PROXY_ENV, OLD_PROXY_ENV]
+        .into_iter()
+        .find_map(|name| env(name).map(|url| (name, url)))
+}
+
+/// A proxy URL as `check` shows it: scheme, host and port, never a user or password in it.
+fn shown_proxy(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let hidden = if u.username().is_empty() && u.password().is_none() {
+                ""
+            } else {
+                " (with credentials, not shown)"
+            };
+            let port = u.port().map_or(String::new(), |p| format!(":{p}"));
+            format!(
+                "{}://{}{port}{hidden}",
+                u.scheme(),
+                u.host_str().unwrap_or_default()
+            )
+        }
+        Err(_) => "not a valid URL (not shown)".to_string(),
+    }
 }
 
 /// Where Vault's CA certificates come from: `VAULT_CACERT`, else `VAULT_CAPATH`, else `None`
@@ -178,6 +212,16 @@ impl Backend for VaultBackend {
                 (Some(f), _) => format!("{CACERT_ENV}={f} (instead of the system store)"),
                 (None, Some(p)) => format!("{CAPATH_ENV}={p} (instead of the system store)"),
                 (None, None) => "the system trust store".to_string(),
+            },
+        ));
+        facts.push((
+            "proxy",
+            match proxy() {
+                Some((name, url)) => format!(
+                    "{name}={} (instead of HTTPS_PROXY/HTTP_PROXY/NO_PROXY)",
+                    shown_proxy(&url)
+                ),
+                None => "HTTPS_PROXY/HTTP_PROXY/NO_PROXY, as for every call".to_string(),
             },
         ));
         // The identity fetch will use for this request (the same choice), then both configured.
@@ -271,6 +315,19 @@ mod tests {
             part(serde_json::json!({"alg": "ES256"})),
             part(serde_json::json!({ "sub": sub }))
         )
+    }
+
+    #[test]
+    fn a_proxy_is_shown_without_its_credentials() {
+        assert_eq!(
+            shown_proxy("http://proxy.example:3128"),
+            "http://proxy.example:3128"
+        );
+        assert_eq!(
+            shown_proxy("http://node:s3cret@proxy.example:3128/"),
+            "http://proxy.example:3128 (with credentials, not shown)"
+        );
+        assert_eq!(shown_proxy("::s3cret"), "not a valid URL (not shown)");
     }
 
     #[test]

@@ -8,6 +8,8 @@ fields, headers, paths). Fakes speak the real wire formats; nothing in the binar
 
 import argparse
 import json
+import select
+import socket
 import ssl
 import sys
 import threading
@@ -21,7 +23,8 @@ class Request:
     def __init__(self, method, target, headers, body):
         parsed = urllib.parse.urlsplit(target)
         self.method = method
-        self.path = parsed.path
+        # CONNECT's target is `host:port` (authority form), not a path.
+        self.path = target if method == "CONNECT" else parsed.path
         self.query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
         self.headers = {k.lower(): v for k, v in headers.items()}
         self.body = body.decode("utf-8", "replace")
@@ -46,6 +49,30 @@ class Request:
             "form": self.form,
             "json": self.json,
         }
+
+
+class Tunnel:
+    """A route's answer to CONNECT: 200, then bytes relayed both ways to `address` (host, port)
+    until either side closes, as an HTTPS proxy does."""
+
+    def __init__(self, address):
+        self.address = address
+
+
+def relay(client, address):
+    """Copies bytes between `client` and a new connection to `address` until one side closes."""
+    with socket.create_connection(address, timeout=10) as upstream:
+        upstream.settimeout(None)
+        peers = {client: upstream, upstream: client}
+        while True:
+            readable, _, _ = select.select(list(peers), [], [], 60)
+            if not readable:
+                return
+            for sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                peers[sock].sendall(data)
 
 
 def json_reply(status, obj, headers=None):
@@ -93,6 +120,16 @@ def serve(route, default_port=80):
             if outcome is None:  # hang: keep the connection open, never answer
                 threading.Event().wait()
                 return
+            if isinstance(outcome, Tunnel):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.flush()
+                try:
+                    relay(self.connection, outcome.address)
+                except OSError:
+                    pass
+                self.close_connection = True
+                return
             status, headers, payload = outcome
             self.send_response(status)
             for k, v in headers.items():
@@ -101,7 +138,7 @@ def serve(route, default_port=80):
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _handle
+        do_GET = do_POST = do_PUT = do_DELETE = do_CONNECT = _handle
 
         def log_message(self, *_):
             pass

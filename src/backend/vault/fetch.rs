@@ -58,18 +58,27 @@ pub(super) fn fetch(backend: &VaultBackend, ctx: &FetchContext<'_>) -> Result<Cr
 
 /// The HTTP client for `address`: plain HTTP (a local Vault Agent or Proxy listener) skips the
 /// trust store; HTTPS trusts `VAULT_CACERT`/`VAULT_CAPATH` when set, else the system store.
+/// Through `VAULT_PROXY_ADDR` when set, else the environment's proxy variables.
 fn client_for(address: &str) -> Result<reqwest::Client> {
-    if address.starts_with("http://") {
-        return crate::http::ClientOptions {
-            tls: false,
-            ..crate::http::ClientOptions::default()
+    use crate::http::Trust;
+    let trust = if address.starts_with("http://") {
+        Trust::PlainHttp
+    } else {
+        match super::trust_sources() {
+            Some(sources) => Trust::Only(sources),
+            None => Trust::System,
         }
-        .build();
-    }
-    match super::trust_sources() {
-        Some(sources) => crate::http::client_trusting(sources),
-        None => crate::http::client(),
-    }
+    };
+    let proxy = match super::proxy() {
+        // The URL may hold a password: the error names the variable only.
+        Some((name, url)) => Some(reqwest::Proxy::all(url).map_err(|_| {
+            Error::Config(format!(
+                "{name} is not a valid proxy URL (scheme://host:port)"
+            ))
+        })?),
+        None => None,
+    };
+    crate::http::service_client(trust, proxy)
 }
 
 async fn run(
