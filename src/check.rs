@@ -75,17 +75,11 @@ pub fn run(options: &CheckOptions, settings: &Settings, deadline: Deadline) -> R
     let cache = settings
         .cache_dir
         .as_deref()
-        .map(|dir| cache_report(dir, kind, &image, &request, settings));
+        .map(|dir| cache_report(dir, kind, &routed.cache_scope, &image, &request, settings));
     let answered = if options.offline {
         None
     } else {
-        Some(serve::answer(
-            &*routed.backend,
-            &image,
-            &request,
-            settings,
-            deadline,
-        ))
+        Some(serve::answer(&routed, &image, &request, settings, deadline))
     };
 
     let service_account = (options.service_account_token_file.is_some()
@@ -304,6 +298,7 @@ pub(crate) fn read_token_file(command: &str, path: &Path) -> Result<Secret<Strin
 fn cache_report(
     dir: &Path,
     kind: BackendKind,
+    scope: &str,
     image: &ImageRef,
     request: &Request,
     settings: &Settings,
@@ -316,7 +311,7 @@ fn cache_report(
         out.state = "not-cached";
         return out;
     }
-    let key = CacheKey::new(kind, image.registry(), request, settings, &key_env());
+    let key = CacheKey::new(kind, image.registry(), scope, request, settings, &key_env());
     let cache = match TokenCache::open_existing(dir) {
         Ok(cache) => cache,
         Err(why) => {

@@ -994,7 +994,8 @@ mod tests {
         let request = crate::backend::test_pull::request("r.example/app", None, &[]);
         let env = std::collections::BTreeMap::new();
         let kind = crate::backend::BackendKind::Ecr;
-        crate::token_cache::CacheKey::new(kind, "r.example", &request, &settings, &env).file_name()
+        crate::token_cache::CacheKey::new(kind, "r.example", "", &request, &settings, &env)
+            .file_name()
     }
 
     #[test]

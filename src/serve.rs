@@ -27,7 +27,7 @@ pub fn serve(input: &[u8], settings: &Settings, deadline: Deadline) -> Result<St
     let image = ImageRef::parse(&request.image)
         .map_err(|e| Error::Request(format!("request image: {e}")))?;
     let routed = route(&image, settings)?;
-    let answer = answer(&*routed.backend, &image, &request, settings, deadline)?;
+    let answer = answer(&routed, &image, &request, settings, deadline)?;
     let credentials = answer.credentials;
     Response::new(
         request.api_version,
@@ -44,6 +44,8 @@ pub struct Routed {
     pub reason: String,
     /// The backend, built from the route's target.
     pub backend: Box<dyn Backend>,
+    /// The target's part of the token cache's key ([`crate::backend::Target::cache_scope`]).
+    pub cache_scope: String,
 }
 
 /// Routes `image` and builds the backend that serves it. Local files only, never the network.
@@ -59,6 +61,7 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Routed> {
     });
     Ok(Routed {
         reason: route.reason,
+        cache_scope: route.target.cache_scope(),
         backend: backend::build(route.target, settings),
     })
 }
@@ -96,18 +99,20 @@ pub struct Answer {
 /// Credentials for `request` from `backend`: through the token cache when `--cache-dir` is
 /// set and the backend's answers are cached, else straight from the backend.
 pub fn answer(
-    backend: &dyn Backend,
+    routed: &Routed,
     image: &ImageRef,
     request: &Request,
     settings: &Settings,
     deadline: Deadline,
 ) -> Result<Answer> {
+    let backend = &*routed.backend;
     let context = FetchContext {
         image,
         request,
         deadline,
     };
-    let answer = match token_cache(settings, backend.kind(), image, request) {
+    let scope = &routed.cache_scope;
+    let answer = match token_cache(settings, backend.kind(), scope, image, request) {
         Some((cache, key)) => fetch_through_cache(&cache, &key, backend, &context)?,
         None => Answer {
             credentials: backend.fetch(&context)?,
@@ -132,6 +137,7 @@ pub fn answer(
 fn token_cache(
     settings: &Settings,
     kind: BackendKind,
+    scope: &str,
     image: &ImageRef,
     request: &Request,
 ) -> Option<(TokenCache, CacheKey)> {
@@ -139,7 +145,7 @@ fn token_cache(
     if !caches(kind) {
         return None;
     }
-    let key = CacheKey::new(kind, image.registry(), request, settings, &key_env());
+    let key = CacheKey::new(kind, image.registry(), scope, request, settings, &key_env());
     Some((TokenCache::open(dir)?, key))
 }
 
@@ -292,6 +298,7 @@ mod tests {
         let key = CacheKey::new(
             BackendKind::Gcr,
             "gcr.io",
+            "",
             &request,
             &Settings::default(),
             &BTreeMap::new(),

@@ -292,6 +292,7 @@ pub(super) mod tests {
         CacheKey::new(
             BackendKind::Ecr,
             "r.example",
+            "",
             &request(token),
             &Settings::default(),
             &BTreeMap::new(),
@@ -437,6 +438,7 @@ pub(super) mod tests {
         let gcr = CacheKey::new(
             BackendKind::Gcr,
             "gcr.io",
+            "",
             &request(None),
             &Settings::default(),
             &BTreeMap::new(),

@@ -80,14 +80,17 @@ impl World {
             "rabbitmq/config/lease",
             json!({"ttl": lease, "max_ttl": lease * 2}),
         );
-        bao.write(
-            "rabbitmq/roles/puller",
-            json!({"vhosts": json!({"/": {"configure": "", "write": "", "read": ".*"}}).to_string()}),
-        );
+        // Two engine roles the JWT role may read: a rule moves from one to the other.
+        for role in ["puller", "puller-2"] {
+            bao.write(
+                &format!("rabbitmq/roles/{role}"),
+                json!({"vhosts": json!({"/": {"configure": "", "write": "", "read": ".*"}}).to_string()}),
+            );
+        }
         bao.cli_in(
             None,
             &["policy", "write", "creds", "-"],
-            "path \"rabbitmq/creds/puller\" {\n  capabilities = [\"read\"]\n}\n",
+            "path \"rabbitmq/creds/*\" {\n  capabilities = [\"read\"]\n}\n",
         );
         bao.enable_jwt(None, &issuer);
         bao.jwt_role(
@@ -113,12 +116,17 @@ impl World {
             .map_or(HOST.to_string(), TestRegistry::host)
     }
 
-    /// The provider (`args` after the command) with a rule reading the engine.
+    /// The provider (`args` after the command) with a rule reading the engine's role `puller`.
     fn provider(&self, command: &[&str]) -> Command {
+        self.provider_reading(command, "rabbitmq/creds/puller")
+    }
+
+    /// The provider with the rule reading `path`, written to the world's one `--config` file.
+    fn provider_reading(&self, command: &[&str], path: &str) -> Command {
         let rule = json!({"hostRules": [{
             "match": [self.host()], "backend": "vault",
             "vault": {"address": self.bao.address(), "podAuth": {"role": "puller"},
-                      "read": {"path": "rabbitmq/creds/puller"}},
+                      "read": {"path": path}},
         }]});
         // One file per world: its path is part of the token cache's key.
         let config = self.bao.dir().join("config.json");
@@ -224,7 +232,7 @@ fn a_lease_sets_the_cache_duration_keeps_the_login_token_alive_and_pulls_until_r
 
 #[test]
 #[ignore = "needs .venv (OpenBao's bao, trustme, the Python fakes): scripts/test.sh runs it"]
-fn the_login_ttl_caps_the_lease_and_the_token_cache_serves_the_next_pull() {
+fn the_login_ttl_caps_the_lease_and_the_token_cache_serves_the_next_pull_until_the_rule_changes() {
     let world = World::new(600, "4m");
     let token = world.issuer.pod_token("team-a", "app", AUDIENCE);
     let cache = world.bao.dir().join("token-cache");
@@ -255,6 +263,21 @@ fn the_login_ttl_caps_the_lease_and_the_token_cache_serves_the_next_pull() {
     );
     assert_eq!(world.users().0.len(), 1, "one user for both pulls");
 
+    // The operator edits the rule in place (same --config file): the old rule's entry is not
+    // served; the new rule's read issues a user of its own.
+    let ran = run_swept(
+        world.provider_reading(&["get-credentials", &cache_arg], "rabbitmq/creds/puller-2"),
+        world.request(&token).as_bytes(),
+    );
+    assert!(ran.status.success(), "{}", ran.describe());
+    assert!(
+        !ran.stderr.contains("served from the token cache"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(world.users().0.len(), 2, "a user for the edited rule");
+    assert_ne!(response(&ran)["auth"][HOST]["username"], json!(user));
+
     // Another pod (another token) never shares the entry.
     let other = world.issuer.pod_token("team-a", "app", AUDIENCE);
     let ran = run_swept(
@@ -262,7 +285,7 @@ fn the_login_ttl_caps_the_lease_and_the_token_cache_serves_the_next_pull() {
         world.request(&other).as_bytes(),
     );
     assert!(ran.status.success(), "{}", ran.describe());
-    assert_eq!(world.users().0.len(), 2);
+    assert_eq!(world.users().0.len(), 3);
 }
 
 #[test]

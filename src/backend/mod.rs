@@ -141,6 +141,16 @@ impl Target {
             Target::Vault(_) => BackendKind::Vault,
         }
     }
+
+    /// What this target asks of its backend, as it goes into the token cache's key: a host
+    /// rule's region, registry id, mirror or Vault block (address, identities, path, fields).
+    /// So editing a rule in `--config`, whose path alone is in the key, stops runs from
+    /// serving what the old rule fetched. The whole `Debug` form, so that a field added to a
+    /// target is covered without anyone remembering to add it (it is hashed, never shown; a
+    /// target holds paths and names, no secret).
+    pub fn cache_scope(&self) -> String {
+        format!("{self:?}")
+    }
 }
 
 /// The backend for `target`. Every backend is built here and only here, from its own options

@@ -1,11 +1,11 @@
 //! Cache keys: which runs may share a cached token.
 //!
 //! Two runs may share an entry only when they would get the same answer from the cloud. So the
-//! key covers everything that can change the answer (backend, registry, the pod's token and
-//! annotations, answer-changing flags, the clouds' environment variables) and nothing that
-//! only changes how a run goes (verbosity, timeout, output format, the command): otherwise
-//! turning on `-v` to debug a failing pull would miss the cache, and `check` run with
-//! kubelet's flags would not find kubelet's entry. The key is a SHA-256, so no secret (a pod
+//! key covers everything that can change the answer (backend, registry, the host rule's
+//! settings, the pod's token and annotations, answer-changing flags, the clouds' environment
+//! variables) and nothing that only changes how a run goes (verbosity, timeout, output format,
+//! the command): otherwise turning on `-v` to debug a failing pull would miss the cache, and
+//! `check` run with kubelet's flags would not find kubelet's entry. The key is a SHA-256, so no secret (a pod
 //! token) ever appears in a file name.
 
 use std::collections::BTreeMap;
@@ -63,9 +63,10 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    /// Builds the key for one request: backend, registry, the pod's token and annotations, the
-    /// settings that can change the answer (see [`answer_settings`]) and `env` (see
-    /// [`key_env`]; passed in so tests can vary it).
+    /// Builds the key for one request: backend, registry, what the route asked of the backend
+    /// (`scope`: [`crate::backend::Target::cache_scope`], so an edited host rule gets a new
+    /// key), the pod's token and annotations, the settings that can change the answer (see
+    /// [`answer_settings`]) and `env` (see [`key_env`]; passed in so tests can vary it).
     ///
     /// Left out on purpose, because they change how a run goes but not its answer: verbosity
     /// (`-v`, `-vv`, `--v=N`), `--timeout`, `--output`, `--offline`, `--cache-dir` itself,
@@ -76,6 +77,7 @@ impl CacheKey {
     pub fn new(
         backend: BackendKind,
         registry: &str,
+        scope: &str,
         request: &Request,
         settings: &Settings,
         env: &BTreeMap<String, String>,
@@ -89,6 +91,7 @@ impl CacheKey {
         field(&VERSION.to_be_bytes());
         field(backend.as_str().as_bytes());
         field(registry.as_bytes());
+        field(scope.as_bytes());
         field(
             request
                 .service_account_token
@@ -210,6 +213,7 @@ mod tests {
         CacheKey::new(
             BackendKind::Ecr,
             "r.example",
+            "",
             &test_pull::request("r.example/app", token, &[]),
             settings,
             &env.iter()
@@ -231,6 +235,21 @@ mod tests {
         );
         assert_ne!(base, key(Some("t1"), &gcr, &[("AWS_PROFILE", "q")]).hex);
         assert_eq!(base, key(Some("t1"), &gcr, &[("AWS_PROFILE", "p")]).hex);
+        // What the route asked of the backend: an edited host rule is another key.
+        let scoped = |scope: &str| {
+            let request = test_pull::request("r.example/app", None, &[]);
+            CacheKey::new(
+                BackendKind::Vault,
+                "r.example",
+                scope,
+                &request,
+                &gcr,
+                &BTreeMap::new(),
+            )
+            .hex
+        };
+        assert_ne!(scoped("kv: registry/a"), scoped("kv: registry/b"));
+        assert_eq!(scoped("kv: registry/a"), scoped("kv: registry/a"));
         let paths = |p: &[&str]| p.iter().map(PathBuf::from).collect::<Vec<_>>();
         let changed: [(&str, Settings); 9] = [
             (
