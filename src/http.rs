@@ -92,24 +92,83 @@ pub enum Trust {
     PlainHttp,
 }
 
-/// A client for one service that may name its own CA and proxy, as Vault's variables do:
-/// `proxy` (from `VAULT_PROXY_ADDR`) replaces the environment's `HTTPS_PROXY`/`HTTP_PROXY`/
-/// `NO_PROXY` for that service, as in Vault's own clients. Everything else is as for [`client`].
+/// A TLS client certificate: a chain and its private key, for a server that asks for one.
 #[cfg_attr(not(feature = "vault"), allow(dead_code))] // Vault's network half only
-pub fn service_client(trust: Trust, proxy: Option<reqwest::Proxy>) -> Result<reqwest::Client> {
-    let tls = match trust {
-        Trust::System => (*tls_config()?).clone(),
-        Trust::Only(sources) => {
-            let verifier =
-                crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;
-            rustls::ClientConfig::builder_with_provider(crypto_provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth()
+pub struct ClientCert {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+#[cfg_attr(not(feature = "vault"), allow(dead_code))] // Vault's network half only
+impl ClientCert {
+    /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or SEC1), each as
+    /// every local file is read ([`crate::local_file`]). Errors name the file and what is
+    /// missing in it, never its content.
+    pub fn from_pem_files(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> std::result::Result<ClientCert, String> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::PrivateKeyDer;
+        let cert_pem = crate::local_file::read(cert)
+            .map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+        // In file order: the leaf first, as a chain is sent.
+        let chain: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&cert_pem)
+            .filter_map(std::result::Result::ok)
+            .collect();
+        if chain.is_empty() {
+            return Err(format!("{} holds no PEM certificate", cert.display()));
         }
-        Trust::PlainHttp => no_trust()?,
+        let key_pem = crate::secret::Secret::new(
+            crate::local_file::read(key)
+                .map_err(|e| format!("cannot read {}: {e}", key.display()))?,
+        );
+        let key_der = PrivateKeyDer::from_pem_slice(key_pem.expose()).map_err(|_| {
+            format!(
+                "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+                key.display()
+            )
+        })?;
+        Ok(ClientCert {
+            chain,
+            key: key_der,
+        })
+    }
+}
+
+/// A client for one service that may name its own CA, client certificate and proxy, as Vault's
+/// variables do: `trust` may replace the system store, `client_cert` is presented to a server
+/// that asks for one, and `proxy` (from `VAULT_PROXY_ADDR`) replaces the environment's
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` for that service, as in Vault's own clients.
+/// Everything else is as for [`client`].
+#[cfg_attr(not(feature = "vault"), allow(dead_code))] // Vault's network half only
+pub fn service_client(
+    trust: Trust,
+    client_cert: Option<ClientCert>,
+    proxy: Option<reqwest::Proxy>,
+) -> Result<reqwest::Client> {
+    let sources = match (trust, &client_cert) {
+        (Trust::PlainHttp, _) => return ClientOptions::default().build_with(no_trust()?, proxy),
+        // The process's shared configuration, which presents no certificate.
+        (Trust::System, None) => {
+            return ClientOptions::default().build_with((*tls_config()?).clone(), proxy)
+        }
+        (Trust::System, Some(_)) => crate::trust::Sources::from_env(),
+        (Trust::Only(sources), _) => sources,
+    };
+    let verifier =
+        crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;
+    let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let tls = match client_cert {
+        // rustls checks that the key is the certificate's.
+        Some(ClientCert { chain, key }) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| Error::Config(format!("the client certificate cannot be used: {e}")))?,
+        None => builder.with_no_client_auth(),
     };
     ClientOptions::default().build_with(tls, proxy)
 }

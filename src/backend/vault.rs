@@ -25,9 +25,11 @@
 //!
 //! Vault's own environment works as its users expect: `VAULT_ADDR`, `VAULT_NAMESPACE`,
 //! `VAULT_CACERT`/`VAULT_CAPATH` (which replace the system trust store for Vault, as in Vault's
-//! clients), `VAULT_TOKEN`, `VAULT_PROXY_ADDR` (or its older name `VAULT_HTTP_PROXY`), which
-//! replaces the usual proxy variables for Vault, else those. `VAULT_SKIP_VERIFY` is not honoured: a
-//! credential provider that trusts any certificate would hand pod tokens to whoever answers.
+//! clients), `VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY` (a TLS client certificate, for listeners
+//! that demand one and for the cert auth method), `VAULT_TOKEN`, and `VAULT_PROXY_ADDR` (or its
+//! older name `VAULT_HTTP_PROXY`), which replaces the usual proxy variables for Vault, else
+//! those. `VAULT_SKIP_VERIFY` is not honoured: a credential provider that trusts any
+//! certificate would hand pod tokens to whoever answers.
 
 pub mod client;
 pub mod config;
@@ -56,6 +58,12 @@ pub const CACERT_ENV: &str = "VAULT_CACERT";
 /// A CA directory (or file) trusted for Vault instead of the system store, unless
 /// [`CACERT_ENV`] is set.
 pub const CAPATH_ENV: &str = "VAULT_CAPATH";
+
+/// A PEM certificate (chain) Vault's TLS listener, and its cert auth method, get from this
+/// client; with [`CLIENT_KEY_ENV`].
+pub const CLIENT_CERT_ENV: &str = "VAULT_CLIENT_CERT";
+/// The PEM private key of [`CLIENT_CERT_ENV`] (PKCS#8, PKCS#1 or SEC1).
+pub const CLIENT_KEY_ENV: &str = "VAULT_CLIENT_KEY";
 
 /// The proxy for every Vault call, instead of `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`.
 pub const PROXY_ENV: &str = "VAULT_PROXY_ADDR";
@@ -108,6 +116,23 @@ pub fn proxy() -> Option<(&'static str, String)> {
     [PROXY_ENV, OLD_PROXY_ENV]
         .into_iter()
         .find_map(|name| env(name).map(|url| (name, url)))
+}
+
+/// The client certificate and key files: both variables set, or neither (`None`). One
+/// without the other is an error, not a silent TLS handshake without a certificate.
+pub fn client_cert_files() -> std::result::Result<Option<(PathBuf, PathBuf)>, String> {
+    match (env(CLIENT_CERT_ENV), env(CLIENT_KEY_ENV)) {
+        (Some(cert), Some(key)) => Ok(Some((PathBuf::from(cert), PathBuf::from(key)))),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(format!(
+            "{CLIENT_CERT_ENV} is set but {CLIENT_KEY_ENV} is not: a client certificate needs \
+             its key"
+        )),
+        (None, Some(_)) => Err(format!(
+            "{CLIENT_KEY_ENV} is set but {CLIENT_CERT_ENV} is not: a client key needs its \
+             certificate"
+        )),
+    }
 }
 
 /// A proxy URL as `check` shows it: scheme, host and port, never a user or password in it.
@@ -185,6 +210,12 @@ fn describe_node(auth: &NodeAuth) -> String {
             "kubernetes login at auth/{mount}/login, role {role:?}, service-account token from {}",
             token_file.display()
         ),
+        NodeAuth::Cert { mount, name } => format!(
+            "cert login at auth/{mount}/login{}, with the client certificate of \
+             {CLIENT_CERT_ENV}",
+            name.as_ref()
+                .map_or(String::new(), |n| format!(", role {n:?}"))
+        ),
     }
 }
 
@@ -212,6 +243,18 @@ impl Backend for VaultBackend {
                 (Some(f), _) => format!("{CACERT_ENV}={f} (instead of the system store)"),
                 (None, Some(p)) => format!("{CAPATH_ENV}={p} (instead of the system store)"),
                 (None, None) => "the system trust store".to_string(),
+            },
+        ));
+        facts.push((
+            "client certificate",
+            match client_cert_files() {
+                Ok(Some((cert, key))) => format!(
+                    "{CLIENT_CERT_ENV}={}, key {CLIENT_KEY_ENV}={}",
+                    cert.display(),
+                    key.display()
+                ),
+                Ok(None) => "none".to_string(),
+                Err(why) => format!("unusable: {why}"),
             },
         ));
         facts.push((

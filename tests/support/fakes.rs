@@ -159,9 +159,23 @@ pub struct TestCa {
 impl TestCa {
     /// Issues the certificates.
     pub fn new(names: &[&str]) -> TestCa {
+        TestCa::issue(None, names)
+    }
+
+    /// A CA whose leaf, for `name`, is a TLS client certificate with `name` as its subject's
+    /// common name too (Vault's cert auth names a login after it).
+    pub fn client(name: &str) -> TestCa {
+        TestCa::issue(Some(name), &[name])
+    }
+
+    fn issue(common_name: Option<&str>, names: &[&str]) -> TestCa {
         let dir = TempDir::new("test-ca");
-        let status = Command::new(venv_python())
-            .arg(script("make_certs.py"))
+        let mut cmd = Command::new(venv_python());
+        cmd.arg(script("make_certs.py"));
+        if let Some(cn) = common_name {
+            cmd.args(["--common-name", cn]);
+        }
+        let status = cmd
             .arg(dir.path())
             .args(names)
             .status()

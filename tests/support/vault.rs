@@ -64,19 +64,46 @@ pub fn clean_env(cmd: &mut Command) {
     }
 }
 
+/// Has the `bao` CLI of `cmd` present `client` (certificate, key) when there is one.
+fn present(cmd: &mut Command, client: &Option<(PathBuf, PathBuf)>) {
+    if let Some((cert, key)) = client {
+        cmd.env("BAO_CLIENT_CERT", cert).env("BAO_CLIENT_KEY", key);
+    }
+}
+
 /// A running `bao server -dev` with a TLS listener; killed (and its files removed) on drop.
 pub struct Bao {
     child: Child,
     tls_port: u16,
     root_token: String,
     ca: TestCa,
+    /// With [`Bao::start_requiring_client_certs`]: the certificate and key every client (the
+    /// `bao` CLI here too) must present.
+    client: Option<(PathBuf, PathBuf)>,
     dir: TempDir,
 }
 
 impl Bao {
     /// Starts a server and waits until it serves over TLS.
     pub fn start() -> Bao {
+        Bao::start_with(None)
+    }
+
+    /// A server whose TLS listener refuses clients without a certificate signed by
+    /// `client_ca`'s CA; its own CLI calls present `client_ca`'s leaf.
+    pub fn start_requiring_client_certs(client_ca: &TestCa) -> Bao {
+        Bao::start_with(Some(client_ca))
+    }
+
+    fn start_with(client_ca: Option<&TestCa>) -> Bao {
         let bao = bao_bin();
+        let client = client_ca.map(|ca| (ca.cert(), ca.key()));
+        let require = client_ca.map_or(String::new(), |ca| {
+            format!(
+                "  tls_require_and_verify_client_cert = true\n  tls_client_ca_file = \"{}\"\n",
+                ca.ca().display()
+            )
+        });
         let dir = TempDir::new("bao");
         let ca = TestCa::new(&["127.0.0.1"]);
         let root_token = plant(format!("root-{}", random_token(24)));
@@ -87,7 +114,7 @@ impl Bao {
                 &config,
                 format!(
                     "listener \"tcp\" {{\n  address = \"127.0.0.1:{tls_port}\"\n  \
-                     tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\n",
+                     tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n{require}}}\n",
                     ca.cert().display(),
                     ca.key().display()
                 ),
@@ -113,7 +140,7 @@ impl Bao {
                 if let Ok(Some(status)) = child.try_wait() {
                     break Some(status);
                 }
-                let probe = Bao::cli_at(&bao, tls_port, &ca, &root_token, &["status"]);
+                let probe = Bao::cli_at(&bao, tls_port, &ca, &client, &root_token, &["status"]);
                 if probe.status.success() {
                     break None;
                 }
@@ -132,6 +159,7 @@ impl Bao {
                         tls_port,
                         root_token,
                         ca,
+                        client,
                         dir,
                     }
                 }
@@ -143,13 +171,21 @@ impl Bao {
         panic!("bao server -dev: no free ports after 5 attempts");
     }
 
-    fn cli_at(bao: &Path, port: u16, ca: &TestCa, token: &str, args: &[&str]) -> Ran {
+    fn cli_at(
+        bao: &Path,
+        port: u16,
+        ca: &TestCa,
+        client: &Option<(PathBuf, PathBuf)>,
+        token: &str,
+        args: &[&str],
+    ) -> Ran {
         let mut cmd = Command::new(bao);
         clean_env(&mut cmd);
         cmd.args(args)
             .env("BAO_ADDR", format!("https://127.0.0.1:{port}"))
             .env("BAO_CACERT", ca.ca())
             .env("BAO_TOKEN", token);
+        present(&mut cmd, client);
         run(cmd, b"")
     }
 
@@ -187,6 +223,7 @@ impl Bao {
             .env("BAO_ADDR", self.address())
             .env("BAO_CACERT", self.ca_file())
             .env("BAO_TOKEN", &self.root_token);
+        present(&mut cmd, &self.client);
         if let Some(namespace) = namespace {
             cmd.env("BAO_NAMESPACE", namespace);
         }
@@ -304,6 +341,7 @@ impl Bao {
                     .env("BAO_ADDR", self.address())
                     .env("BAO_CACERT", self.ca_file())
                     .env("BAO_TOKEN", &self.root_token);
+                present(&mut cmd, &self.client);
                 let ran = run(cmd, b"");
                 // An accessor revoked between the list and the look-up is not alive.
                 let value: Value = serde_json::from_str(&ran.stdout).ok()?;

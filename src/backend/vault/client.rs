@@ -96,6 +96,11 @@ impl Vault {
 
     /// The URL of API path `path` (`auth/jwt/login`): `<address>/v1/<path>`, each segment
     /// percent-encoded, so no configured or annotated name can change the path's shape.
+    /// Whether calls go over TLS (a client certificate can be presented).
+    pub fn is_https(&self) -> bool {
+        self.base.scheme() == "https"
+    }
+
     pub fn url(&self, path: &str) -> reqwest::Url {
         let mut url = self.base.clone();
         if let Ok(mut segments) = url.path_segments_mut() {

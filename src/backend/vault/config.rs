@@ -32,6 +32,8 @@ pub const DEFAULT_JWT_MOUNT: &str = "jwt";
 pub const DEFAULT_APPROLE_MOUNT: &str = "approle";
 /// Mount of the Kubernetes auth method unless the rule names another.
 pub const DEFAULT_KUBERNETES_MOUNT: &str = "kubernetes";
+/// Where the TLS certificate auth method is mounted unless `nodeAuth.cert.mount` says.
+pub const DEFAULT_CERT_MOUNT: &str = "cert";
 /// Where a pod (here: the plugin's own DaemonSet or the node's agent) finds its own
 /// service-account token, for Kubernetes auth.
 pub const DEFAULT_SA_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -103,6 +105,15 @@ pub enum NodeAuth {
         role: String,
         /// The token file.
         token_file: PathBuf,
+    },
+    /// The TLS certificate auth method: the node's client certificate (`VAULT_CLIENT_CERT`
+    /// and `VAULT_CLIENT_KEY`, presented in every TLS handshake) is the credential.
+    Cert {
+        /// The auth method's mount.
+        mount: String,
+        /// The certificate role to log in as; `None`: every role whose CA signed the
+        /// certificate is tried by Vault.
+        name: Option<String>,
     },
 }
 
@@ -201,6 +212,14 @@ struct RawNodeAuth {
     approle: Option<RawAppRole>,
     token: Option<RawToken>,
     kubernetes: Option<RawKubernetes>,
+    cert: Option<RawCert>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawCert {
+    mount: Option<String>,
+    name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -361,8 +380,8 @@ impl RawPodAuth {
 
 impl RawNodeAuth {
     fn check(self) -> Result<NodeAuth, String> {
-        match (self.approle, self.token, self.kubernetes) {
-            (Some(a), None, None) => {
+        match (self.approle, self.token, self.kubernetes, self.cert) {
+            (Some(a), None, None, None) => {
                 let mount = a.mount.unwrap_or_else(|| DEFAULT_APPROLE_MOUNT.into());
                 check_path("nodeAuth.approle.mount", &mount)?;
                 Ok(NodeAuth::AppRole {
@@ -371,8 +390,17 @@ impl RawNodeAuth {
                     secret_id_file: a.secret_id_file,
                 })
             }
-            (None, Some(t), None) => Ok(NodeAuth::Token { file: t.file }),
-            (None, None, Some(k)) => {
+            (None, Some(t), None, None) => Ok(NodeAuth::Token { file: t.file }),
+            (None, None, None, Some(c)) => {
+                let mount = c.mount.unwrap_or_else(|| DEFAULT_CERT_MOUNT.into());
+                check_path("nodeAuth.cert.mount", &mount)?;
+                let name = c
+                    .name
+                    .map(|n| non_empty("nodeAuth.cert.name", n))
+                    .transpose()?;
+                Ok(NodeAuth::Cert { mount, name })
+            }
+            (None, None, Some(k), None) => {
                 let mount = k.mount.unwrap_or_else(|| DEFAULT_KUBERNETES_MOUNT.into());
                 check_path("nodeAuth.kubernetes.mount", &mount)?;
                 Ok(NodeAuth::Kubernetes {
@@ -384,7 +412,9 @@ impl RawNodeAuth {
                 })
             }
             _ => Err(
-                "nodeAuth needs exactly one of \"approle\", \"token\" and \"kubernetes\"".into(),
+                "nodeAuth needs exactly one of \"approle\", \"token\", \"kubernetes\" and \
+                 \"cert\""
+                    .into(),
             ),
         }
     }
@@ -496,6 +526,27 @@ mod tests {
         .unwrap();
         assert_eq!(t.node_auth, Some(NodeAuth::Token { file: None }));
         assert_eq!(t.source.api_path(), "rabbitmq/creds/pull");
+        let cert = |yaml: &str| parse(&format!("nodeAuth: {yaml}\nkv: {{mount: s, path: p}}\n"));
+        assert_eq!(
+            cert("{cert: {}}").unwrap().node_auth,
+            Some(NodeAuth::Cert {
+                mount: "cert".into(),
+                name: None
+            })
+        );
+        assert_eq!(
+            cert("{cert: {mount: tls, name: nodes}}").unwrap().node_auth,
+            Some(NodeAuth::Cert {
+                mount: "tls".into(),
+                name: Some("nodes".into())
+            })
+        );
+        assert!(cert("{cert: {name: \"\"}}")
+            .unwrap_err()
+            .contains("nodeAuth.cert.name"));
+        assert!(cert("{cert: {}, token: {}}")
+            .unwrap_err()
+            .contains("exactly one of"));
         assert_eq!(
             t.fields,
             Fields::DockerConfigJson(".dockerconfigjson".into())

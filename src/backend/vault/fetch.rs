@@ -57,17 +57,26 @@ pub(super) fn fetch(backend: &VaultBackend, ctx: &FetchContext<'_>) -> Result<Cr
 }
 
 /// The HTTP client for `address`: plain HTTP (a local Vault Agent or Proxy listener) skips the
-/// trust store; HTTPS trusts `VAULT_CACERT`/`VAULT_CAPATH` when set, else the system store.
-/// Through `VAULT_PROXY_ADDR` when set, else the environment's proxy variables.
+/// trust store; HTTPS trusts `VAULT_CACERT`/`VAULT_CAPATH` when set, else the system store, and
+/// presents `VAULT_CLIENT_CERT` when set. Through `VAULT_PROXY_ADDR` when set, else the
+/// environment's proxy variables.
 fn client_for(address: &str) -> Result<reqwest::Client> {
-    use crate::http::Trust;
-    let trust = if address.starts_with("http://") {
-        Trust::PlainHttp
-    } else {
+    use crate::http::{ClientCert, Trust};
+    let https = !address.starts_with("http://");
+    let trust = if https {
         match super::trust_sources() {
             Some(sources) => Trust::Only(sources),
             None => Trust::System,
         }
+    } else {
+        Trust::PlainHttp
+    };
+    let client_cert = match super::client_cert_files().map_err(Error::Config)? {
+        Some((cert, key)) if https => Some(
+            ClientCert::from_pem_files(&cert, &key)
+                .map_err(|why| Error::Config(format!("Vault client certificate: {why}")))?,
+        ),
+        _ => None,
     };
     let proxy = match super::proxy() {
         // The URL may hold a password: the error names the variable only.
@@ -78,7 +87,7 @@ fn client_for(address: &str) -> Result<reqwest::Client> {
         })?),
         None => None,
     };
-    crate::http::service_client(trust, proxy)
+    crate::http::service_client(trust, client_cert, proxy)
 }
 
 async fn run(
@@ -232,6 +241,29 @@ async fn login(vault: &Vault, identity: &Identity<'_>) -> std::result::Result<Se
             let jwt = read_secret_file(token_file, "service-account token").map_err(local)?;
             let body = json!({"role": role, "jwt": jwt.expose()});
             let login = vault.login(mount, &body, &[&jwt]).await?;
+            Ok(Session { login, ours: true })
+        }
+        Identity::Node(NodeAuth::Cert { mount, name }) => {
+            // The credential is the certificate of the TLS handshake (client_for).
+            if !vault.is_https() {
+                return Err(local(
+                    "a cert login needs an https:// Vault address (the certificate travels in \
+                     the TLS handshake)"
+                        .to_string(),
+                ));
+            }
+            if !matches!(super::client_cert_files(), Ok(Some(_))) {
+                return Err(local(format!(
+                    "a cert login needs the node's certificate in {} and its key in {}",
+                    super::CLIENT_CERT_ENV,
+                    super::CLIENT_KEY_ENV
+                )));
+            }
+            let body = match name {
+                Some(name) => json!({ "name": name }),
+                None => json!({}),
+            };
+            let login = vault.login(mount, &body, &[]).await?;
             Ok(Session { login, ours: true })
         }
         Identity::Node(NodeAuth::Token { file }) => {

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::config::{NodeAuth, PodAuth};
-use super::{VaultBackend, TOKEN_ENV};
+use super::{VaultBackend, CLIENT_CERT_ENV, TOKEN_ENV};
 use crate::protocol::Request;
 use crate::secret::Secret;
 
@@ -52,6 +52,13 @@ impl Identity<'_> {
             Identity::Node(NodeAuth::Kubernetes { mount, role, .. }) => {
                 format!("the node (kubernetes role {role:?} at auth/{mount})")
             }
+            Identity::Node(NodeAuth::Cert {
+                mount,
+                name: Some(name),
+            }) => format!("the node (cert role {name:?} at auth/{mount})"),
+            Identity::Node(NodeAuth::Cert { mount, name: None }) => {
+                format!("the node (client certificate at auth/{mount})")
+            }
         }
     }
 
@@ -78,6 +85,9 @@ impl Identity<'_> {
             }
             Identity::Node(NodeAuth::Kubernetes { mount, .. }) => {
                 format!("Kubernetes login at auth/{mount}/login")
+            }
+            Identity::Node(NodeAuth::Cert { mount, .. }) => {
+                format!("TLS certificate login at auth/{mount}/login with {CLIENT_CERT_ENV}")
             }
         };
         format!("{}: {how}", self.describe())
