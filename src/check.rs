@@ -276,20 +276,19 @@ fn read_token(options: &CheckOptions) -> Result<Option<Secret<String>>> {
 /// whitespace around it dropped: a file keeps the token out of the process list and the shell
 /// history. Empty or unreadable is a usage error naming the file, never its content.
 pub(crate) fn read_token_file(command: &str, path: &Path) -> Result<Secret<String>> {
-    let text = crate::local_file::read_text(path).map_err(|e| {
-        Error::Usage(format!(
-            "{command}: cannot read --service-account-token-file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(Error::Usage(format!(
-            "{command}: --service-account-token-file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(Secret::new(token.to_string()))
+    use crate::local_file::SecretFileError;
+    crate::local_file::read_secret(path).map_err(|e| {
+        Error::Usage(match e {
+            SecretFileError::Unreadable(e) => format!(
+                "{command}: cannot read --service-account-token-file {}: {e}",
+                path.display()
+            ),
+            SecretFileError::Empty => format!(
+                "{command}: --service-account-token-file {} is empty",
+                path.display()
+            ),
+        })
+    })
 }
 
 /// What the token cache holds for this image, read without writing anything: the entry a

@@ -61,18 +61,29 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// handshake failure later.
 pub fn tls_config() -> Result<Arc<rustls::ClientConfig>> {
     TLS.get_or_init(|| {
-        let verifier =
-            crate::trust::Verifier::new(crate::trust::Sources::from_env(), crypto_provider())?;
-        let config = rustls::ClientConfig::builder_with_provider(crypto_provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS set-up failed: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        let config = verifying(crate::trust::Sources::from_env())?.with_no_client_auth();
         Ok(Arc::new(config))
     })
     .clone()
     .map_err(Error::Config)
+}
+
+/// A rustls configuration, up to the client certificate, that trusts the certificates of
+/// `sources` ([`crate::trust::Verifier`]) with [`crypto_provider`].
+fn verifying(
+    sources: crate::trust::Sources,
+) -> std::result::Result<
+    rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    String,
+> {
+    let verifier = crate::trust::Verifier::new(sources, crypto_provider())?;
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier)),
+    )
 }
 
 /// A client for HTTPS (and HTTP) endpoints, configured as the module docs say.
@@ -156,13 +167,7 @@ pub fn service_client(
         (Trust::System, Some(_)) => crate::trust::Sources::from_env(),
         (Trust::Only(sources), _) => sources,
     };
-    let verifier =
-        crate::trust::Verifier::new(sources, crypto_provider()).map_err(Error::Config)?;
-    let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS set-up failed: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
+    let builder = verifying(sources).map_err(Error::Config)?;
     let tls = match client_cert {
         // rustls checks that the key is the certificate's.
         Some(ClientCert { chain, key }) => builder

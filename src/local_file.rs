@@ -154,6 +154,26 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
     String::from_utf8(read(path)?).map_err(|_| FileError::NotUtf8)
 }
 
+/// Why [`read_secret`] gave no secret.
+#[derive(Debug)]
+pub enum SecretFileError {
+    /// The file could not be read as text.
+    Unreadable(FileError),
+    /// It holds nothing but whitespace.
+    Empty,
+}
+
+/// A one-line secret (a token, a role id) from a file, read as [`read_text`] reads, the
+/// whitespace around it dropped. The caller's message names the file, never its content.
+pub fn read_secret(path: &Path) -> Result<crate::secret::Secret<String>, SecretFileError> {
+    let text = read_text(path).map_err(SecretFileError::Unreadable)?;
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(SecretFileError::Empty);
+    }
+    Ok(crate::secret::Secret::new(value.to_string()))
+}
+
 /// `Ok` for a regular file, else what the thing is.
 fn regular(meta: &Metadata) -> Result<(), FileError> {
     let kind = meta.file_type();

@@ -44,7 +44,8 @@ pub struct Routed {
     pub reason: String,
     /// The backend, built from the route's target.
     pub backend: Box<dyn Backend>,
-    /// The target's part of the token cache's key ([`crate::backend::Target::cache_scope`]).
+    /// The target's part of the token cache's key ([`crate::backend::Target::cache_scope`]);
+    /// empty without `--cache-dir`, when no key is made (no start-up work for nothing).
     pub cache_scope: String,
 }
 
@@ -61,7 +62,10 @@ pub fn route(image: &ImageRef, settings: &Settings) -> Result<Routed> {
     });
     Ok(Routed {
         reason: route.reason,
-        cache_scope: route.target.cache_scope(),
+        cache_scope: match settings.cache_dir {
+            Some(_) => route.target.cache_scope(),
+            None => String::new(),
+        },
         backend: backend::build(route.target, settings),
     })
 }

@@ -302,14 +302,14 @@ async fn revoke(vault: &Vault, session: &Session) -> bool {
     }
 }
 
-/// A one-line secret from a file (trailing whitespace dropped), read as every local file is
-/// ([`crate::local_file`]); errors name the file, never its content.
+/// The one-line secret in the `what` file ([`crate::local_file::read_secret`]); errors name
+/// the file, never its content.
 fn read_secret_file(path: &Path, what: &str) -> std::result::Result<Secret<String>, String> {
-    let text = crate::local_file::read_text(path)
-        .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
-    let value = text.trim();
-    if value.is_empty() {
-        return Err(format!("the {what} file {} is empty", path.display()));
-    }
-    Ok(Secret::new(value.to_string()))
+    use crate::local_file::SecretFileError;
+    crate::local_file::read_secret(path).map_err(|e| match e {
+        SecretFileError::Unreadable(e) => {
+            format!("cannot read the {what} file {}: {e}", path.display())
+        }
+        SecretFileError::Empty => format!("the {what} file {} is empty", path.display()),
+    })
 }
